@@ -1,0 +1,163 @@
+"""The ``rlgen`` command line.
+
+Each subcommand's options are generated from the config dataclass it runs,
+so every recipe key can be overridden (``--ppo.learning_rate 1e-3``). Errors
+a user can fix print one line and exit with status 2; ``--debug`` shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+EXAMPLES = """\
+examples:
+  rlgen train agents/pendulum-ppo.toml                      train from a recipe
+  rlgen train agents/hopper-trpo.toml --total_timesteps 2e5 --n_envs 2
+  rlgen train --resume runs/hopper-trpo                     continue an interrupted run
+  rlgen eval runs/pendulum-ppo --episodes 20                evaluate a finished run
+
+Every recipe key is an option: 'rlgen train --help' lists them.
+"""
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, float):
+        return f"{x:,.1f}" if abs(x) >= 100 else f"{x:.3g}"
+    if isinstance(x, int):
+        return f"{x:,}"
+    return str(x)
+
+
+def print_table(title: str, rows: Sequence[tuple[str, Any]], out: Callable[[str], None] = print) -> None:
+    """A two-column table: what a run or an evaluation measured."""
+    width = max(len(k) for k, _ in rows)
+    out(f"\n{title}")
+    out("-" * (width + 2 + max(len(_fmt(v)) for _, v in rows)))
+    for key, value in rows:
+        out(f"{key:<{width}}  {_fmt(value)}")
+
+
+def _return_text(ev: dict) -> str:
+    return f"{ev['mean_return']:.1f} ± {ev['std_return']:.1f} ({ev['episodes']} episodes)"
+
+
+# -------------------------------------------------------------------- commands
+
+
+def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
+    from rlgen.config import apply_overrides, load_recipe, overrides_from_namespace
+    from rlgen.rl.config import TrainConfig
+    from rlgen.rl.train import train
+    from rlgen.runs import load_run_config, save_config
+
+    overrides = overrides_from_namespace(args, extra)
+    if args.resume:
+        run_dir = Path(args.resume)
+        cfg = apply_overrides(load_run_config(run_dir, TrainConfig), overrides)
+        save_config(run_dir, cfg)
+    else:
+        if args.recipe is None:
+            raise SystemExit("rlgen train: give a RECIPE (a .toml file, see agents/) or --resume RUN_DIR")
+        cfg = load_recipe(TrainConfig, args.recipe)
+        if not cfg.name:
+            overrides.setdefault("name", Path(args.recipe).stem)
+        cfg = apply_overrides(cfg, overrides)
+        run_dir = None
+    summary = train(cfg, run_dir=run_dir, resume=bool(args.resume), progress=not args.no_progress)
+    rows = [("run", summary["run_dir"]), ("env", summary["env_id"]), ("algo", summary["algo"]),
+            ("steps", summary["steps"]), ("wall time (s)", summary["wall_time_s"]),
+            ("steps/s", summary["steps_per_s"])]
+    if "eval" in summary:
+        rows.append(("eval return", _return_text(summary["eval"])))
+    print_table("training finished", rows)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
+    from rlgen.rl.agents import load_agent
+    from rlgen.rl.config import TrainConfig
+    from rlgen.rl.evaluate import evaluate, make_eval_env
+    from rlgen.runs import load_run_config
+
+    if extra:
+        raise SystemExit(f"rlgen eval: unrecognised arguments {' '.join(extra)}")
+    run_dir = Path(args.run_dir)
+    cfg = load_run_config(run_dir, TrainConfig)
+    model_path = run_dir / "model.zip"
+    stats = run_dir / "vecnormalize.pkl"
+    if not model_path.is_file():  # an unfinished run: use its latest checkpoint
+        from rlgen.rl.train import latest_checkpoint
+
+        ckpt = latest_checkpoint(run_dir)
+        if ckpt is None:
+            from rlgen.errors import CheckpointError
+
+            raise CheckpointError(f"{run_dir} has no model.zip and no checkpoint yet; train it first")
+        model_path, stats = ckpt / "agent.zip", ckpt / "vecnormalize.pkl"
+    if args.seed is not None:
+        cfg.seed = args.seed
+    eval_env = make_eval_env(cfg, obs_stats_from=stats if stats.is_file() else None)
+    model = load_agent(cfg, model_path)
+    result = evaluate(model, eval_env, episodes=args.episodes, deterministic=not args.stochastic)
+    print_table(f"evaluation of {model_path}", [("env", cfg.env_id), ("algo", cfg.algo),
+                                                 ("return", _return_text(result)),
+                                                 ("mean length", result["mean_length"])])
+    return 0
+
+
+# ---------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from rlgen.config import add_config_arguments
+    from rlgen.rl.config import TrainConfig
+
+    parser = argparse.ArgumentParser(
+        prog="rlgen",
+        description="Reinforcement learning with learned rewards (GAIL, VIME) and generative models.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train an agent from a TOML recipe", epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("recipe", nargs="?", help="recipe file (agents/*.toml)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its latest checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs and CI)")
+    add_config_arguments(p, TrainConfig, title="recipe keys (each overrides the recipe)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a trained run on the environment's own reward")
+    p.add_argument("run_dir", help="a run directory written by 'rlgen train'")
+    p.add_argument("--episodes", type=int, default=10, help="evaluation episodes (default 10)")
+    p.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the mean")
+    p.add_argument("--seed", type=int, default=None, help="seed of the evaluation environment")
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from rlgen.errors import RlgenError
+
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args, extra)
+    except RlgenError as e:
+        if args.debug:
+            raise
+        print(f"rlgen: error: {e}", file=sys.stderr)
+        return e.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

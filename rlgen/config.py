@@ -1,0 +1,351 @@
+"""Typed configs: dataclasses that TOML recipes load into and the CLI is generated from.
+
+Every config in rlgen is a ``@dataclass`` whose fields each carry a docstring
+(a string literal on the line after the field, as CleanRL writes them). This
+module turns such a class into three things from one definition:
+
+* a loader from TOML (:func:`load_recipe`, :func:`from_dict`) that rejects
+  unknown keys and wrong types with a one-line :class:`ConfigError` naming the
+  key and the file;
+* command-line options, one per leaf field, named by the dotted key
+  (``--ppo.learning_rate 3e-4``), so every recipe key can be overridden;
+* a TOML dump (:func:`to_toml`) of the resolved config, written into each run
+  and loadable again as a recipe.
+
+A field whose type is a registered polymorphic base (see :class:`Variant`)
+holds a list of tables each picked by its ``kind`` key; this is how recipes
+list reward wrappers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import inspect
+import json
+import math
+import textwrap
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
+
+from rlgen.errors import ConfigError
+
+T = TypeVar("T")
+
+
+class Variant:
+    """Base of a family of configs chosen by a ``kind`` key in a recipe.
+
+    Subclasses set the class attribute ``kind``; they register themselves on
+    definition, so a recipe can list ``[[wrappers]] kind = "gail"`` and get a
+    ``GailConfig``.
+    """
+
+    kind: ClassVar[str] = ""
+    _registry: ClassVar[dict[str, type]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if Variant in cls.__bases__:
+            cls._registry = {}  # a new family, e.g. reward wrappers
+        if cls.__dict__.get("kind"):
+            cls._registry[cls.kind] = cls
+
+    @classmethod
+    def variants(cls) -> dict[str, type]:
+        """The registered members of this family, by ``kind``."""
+        return dict(cls._registry)
+
+
+# --------------------------------------------------------------------------- docs
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring written under each field of a dataclass, by field name (inherited ones too)."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            source = textwrap.dedent(inspect.getsource(klass))
+        except (OSError, TypeError):
+            continue
+        body = ast.parse(source).body[0].body  # type: ignore[attr-defined]
+        for node, nxt in zip(body, body[1:]):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str)
+            ):
+                docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+# ----------------------------------------------------------------------- loading
+
+
+def _type_name(tp: Any) -> str:
+    if get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; return it converted (int -> float, list -> tuple)."""
+    origin, args = get_origin(tp), get_args(tp)
+
+    def bad(expected: str) -> ConfigError:
+        return ConfigError(f"{source}: key '{key}' must be {expected}, got {type(value).__name__} {value!r}")
+
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, arg, key, source)
+            except ConfigError as e:
+                errors.append(e)
+        raise bad(" or ".join(_type_name(a) for a in args))
+    if origin is Literal:
+        if value not in args:
+            raise bad(_type_name(tp))
+        return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise bad(f"a table of {tp.__name__} keys")
+        return from_dict(tp, value, source=source, prefix=key)
+    if isinstance(tp, type) and issubclass(tp, Variant):
+        if not isinstance(value, dict):
+            raise bad("a table with a 'kind' key")
+        known = tp.variants()
+        kind = value.get("kind")
+        if kind not in known:
+            raise ConfigError(f"{source}: key '{key}.kind' must be one of {', '.join(sorted(known)) or '(none registered)'}, got {kind!r}")
+        rest = {k: v for k, v in value.items() if k != "kind"}
+        return from_dict(known[kind], rest, source=source, prefix=key)
+    if origin in (list, tuple):
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise bad(f"a list of {_type_name(args[0]) if args else 'values'}")
+        item = args[0] if args else Any
+        items = [_coerce(v, item, f"{key}.{i}", source) for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad("a table")
+        return dict(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise bad("an integer")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad("a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise bad("a string")
+        return value
+    raise ConfigError(f"{source}: key '{key}' has a type rlgen cannot load ({tp}); this is a bug in the config class")
+
+
+def from_dict(cls: type[T], data: dict[str, Any], *, source: str = "config", prefix: str = "") -> T:
+    """Build ``cls`` from a (nested) dict, checking every key and type.
+
+    :param source: where the data came from, named in errors (a file path).
+    :param prefix: dotted key of ``data`` inside the whole recipe, for errors.
+    :raises ConfigError: an unknown key, a value of the wrong type, or a value
+        rejected by the class's ``validate`` method.
+    """
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    kwargs = {}
+    for key, value in data.items():
+        dotted = f"{prefix}.{key}" if prefix else key
+        if key not in fields:
+            close = [k for k in fields if k.startswith(key[:3])] or sorted(fields)
+            raise ConfigError(f"{source}: unknown key '{dotted}'; known keys here: {', '.join(close)}")
+        kwargs[key] = _coerce(value, hints[key], dotted, source)
+    obj = cls(**kwargs)
+    validate = getattr(obj, "validate", None)
+    if callable(validate):
+        try:
+            validate()
+        except ConfigError:
+            raise
+        except ValueError as e:
+            raise ConfigError(f"{source}: {prefix + ': ' if prefix else ''}{e}") from None
+    return obj
+
+
+def load_recipe(cls: type[T], path: str | Path) -> T:
+    """Load a TOML recipe into ``cls``; every problem is a one-line :class:`ConfigError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"recipe {path} does not exist; pass the path of a .toml recipe (see agents/)")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"recipe {path} is not valid TOML: {e}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"recipe {path} is not a text file; pass a .toml recipe") from None
+    return from_dict(cls, data, source=str(path))
+
+
+def to_dict(obj: Any) -> Any:
+    """A config as plain dicts and lists (``kind`` included for variants)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out = {}
+        if isinstance(obj, Variant):
+            out["kind"] = obj.kind
+        for f in dataclasses.fields(obj):
+            out[f.name] = to_dict(getattr(obj, f.name))
+        return out
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+# ------------------------------------------------------------------------- TOML
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)
+    if isinstance(v, (int, str)):
+        return json.dumps(v)  # JSON strings are valid TOML basic strings
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def to_toml(obj: Any) -> str:
+    """The config as TOML that :func:`load_recipe` reads back to an equal config."""
+    lines: list[str] = []
+
+    def table(d: dict, name: str, header: str) -> None:
+        scalars = {k: v for k, v in d.items() if v is not None and not _is_table(v) and not _is_table_list(v)}
+        if header:
+            lines.append(header)
+        for k, v in scalars.items():
+            lines.append(f"{k} = {_toml_value(v)}")
+        if header or scalars:
+            lines.append("")
+        for k, v in d.items():
+            full = f"{name}.{k}" if name else k
+            if _is_table(v):
+                table(v, full, f"[{full}]")
+            elif _is_table_list(v):
+                for item in v:
+                    table(item, full, f"[[{full}]]")
+
+    table(to_dict(obj), "", "")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _is_table(v: Any) -> bool:
+    # A dict of dicts-or-scalars that came from a dataclass is written as a table; free-form
+    # dicts (env_kwargs) too, which is still valid TOML.
+    return isinstance(v, dict)
+
+
+def _is_table_list(v: Any) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
+
+
+# -------------------------------------------------------------------------- CLI
+
+
+def _leaves(cls: type, prefix: str = "") -> list[tuple[str, Any, str]]:
+    """(dotted key, type, doc) for every field a command-line option can set."""
+    hints = typing.get_type_hints(cls)
+    docs = field_docs(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(tp):
+            out.extend(_leaves(tp, key + "."))
+        else:
+            out.append((key, tp, docs.get(f.name, "")))
+    return out
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, title: str | None = None) -> None:
+    """Add ``--dotted.key VALUE`` for every leaf field of ``cls``; values are parsed as TOML values.
+
+    Lists of variants (reward wrappers) are set by index: ``--wrappers.0.eta 0.01``;
+    those options are accepted by :func:`parse_overrides` without being listed here.
+    """
+    group = parser.add_argument_group(title or f"{cls.__name__} options (override any recipe key)")
+    for key, tp, doc in _leaves(cls):
+        help_text = f"{doc} [{_type_name(tp)}]" if doc else f"[{_type_name(tp)}]"
+        group.add_argument(f"--{key}", dest=f"cfg:{key}", metavar="V", default=argparse.SUPPRESS, help=help_text.replace("%", "%%"))
+
+
+def parse_value(text: str) -> Any:
+    """Read one command-line value as TOML (``3e-4``, ``true``, ``[64, 64]``); anything else is a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def overrides_from_namespace(ns: argparse.Namespace, extra: list[str] = ()) -> dict[str, Any]:
+    """Collect ``--dotted.key`` values from parsed args, plus ``--wrappers.N.key V`` pairs in ``extra``."""
+    out = {k[4:]: parse_value(v) for k, v in vars(ns).items() if k.startswith("cfg:")}
+    extra = list(extra)
+    while extra:
+        flag = extra.pop(0)
+        if not flag.startswith("--") or not extra:
+            raise ConfigError(f"unrecognised argument {flag!r}; options are --dotted.key VALUE (see --help)")
+        key = flag[2:].replace("-", "_")
+        if "=" in key:
+            key, value = key.split("=", 1)
+        else:
+            value = extra.pop(0)
+        out[key] = parse_value(value)
+    return out
+
+
+def apply_overrides(obj: T, overrides: dict[str, Any], *, source: str = "command line") -> T:
+    """Return a copy of ``obj`` with dotted-key values replaced, checked as a recipe would be."""
+    data = to_dict(obj)
+    for dotted, value in overrides.items():
+        node: Any = data
+        parts = dotted.split(".")
+        for i, part in enumerate(parts[:-1]):
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"{source}: '{'.'.join(parts[:i + 1])}' has no entry {part}; the list has {len(node)}")
+                node = node[int(part)]
+            elif isinstance(node, dict) and isinstance(node.get(part), (dict, list)):
+                node = node[part]
+            else:
+                raise ConfigError(f"{source}: unknown key '{dotted}'; see --help for the keys")
+        node[parts[-1]] = value
+    return from_dict(type(obj), data, source=source)

@@ -1,0 +1,434 @@
+"""One training loop for every image model.
+
+A model owns its losses and updates (:class:`TrainableModel`); the
+:class:`Trainer` owns everything around them: seeded, resumable batching,
+progress, TensorBoard, sample grids, finiteness checks, atomic checkpoints,
+clean exits on SIGINT/SIGTERM, the final evaluation and ``summary.json``.
+
+Resume works at step granularity. Epoch ``e`` visits the data in a
+permutation drawn from a generator seeded by ``(seed, e)`` alone, so the
+checkpoint only has to store the epoch and how many of its batches are done;
+a resumed run rebuilds the same permutation and starts at the next batch,
+with the global RNG states of the moment the checkpoint was written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import signal
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterator, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, IterableDataset
+from torch.utils.tensorboard import SummaryWriter
+from tqdm.auto import tqdm
+
+from rlgen.checkpoint import atomic_write_json, load_checkpoint, save_checkpoint
+from rlgen.core.images import make_grid, save_grid
+from rlgen.errors import CheckpointError, NonFiniteError, RlgenError
+from rlgen.seeding import rng_state, seed_everything, set_rng_state
+
+#: Images in each sample grid (8 rows of 8).
+SAMPLE_COUNT = 64
+#: Saved PNG grids are upscaled to at least this width so small digits are visible.
+SAMPLE_MIN_WIDTH = 256
+
+
+@dataclasses.dataclass
+class TrainerConfig:
+    """How long and how observably to train; the model's own settings live elsewhere."""
+
+    epochs: int = 10
+    """Passes over the training set."""
+    batch_size: int = 64
+    """Examples per training step."""
+    seed: int = 0
+    """Seeds every RNG at the start and the data order of every epoch."""
+    log_every: int = 50
+    """Steps between TensorBoard scalar writes (means over the window)."""
+    sample_every: int = 500
+    """Steps between sample grids; 0 turns them off."""
+    checkpoint_every: int = 1000
+    """Steps between checkpoints; one is also written at the end and on SIGINT/SIGTERM."""
+    eval_every: int = 0
+    """Epochs between test evaluations; 0 evaluates only at the end."""
+    num_workers: int = 0
+    """DataLoader worker processes; 0 loads in the training process."""
+    progress: bool = True
+    """Show a progress bar with ETA and the latest losses."""
+    max_steps: int = 0
+    """Stop after this many steps in total; 0 means no cap."""
+    drop_last: bool = False
+    """Drop each epoch's last, smaller batch (e.g. for batch norm with tiny remainders)."""
+
+
+@runtime_checkable
+class TrainableModel(Protocol):
+    """What an ``nn.Module`` implements to be trained by :class:`Trainer`.
+
+    Two further methods are optional and looked up by name:
+
+    * ``sample(self, n: int) -> Tensor`` returns (N, C, H, W) in [0, 1]; when
+      present, grids are drawn every ``sample_every`` steps from a fixed seed.
+    * ``evaluate(self, data) -> dict[str, float]`` gets an iterable of test
+      batches already on the model's device; called under ``torch.no_grad``
+      in eval mode, and its metrics are reported under ``test/``.
+    """
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Build the optimisers once, keyed by name (e.g. ``{"d": ..., "g": ...}``)."""
+        ...
+
+    def train_step(
+        self, batch: Any, optimizers: dict[str, torch.optim.Optimizer], step: int
+    ) -> dict[str, Tensor | float]:
+        """Do all updates for one batch and return named scalars, e.g. ``{"loss/d": ..., "loss/g": ...}``.
+
+        :param batch: what the DataLoader yields, moved to the model's device:
+            a tensor for a tensor dataset, a list ``[x, y]`` for a ``TensorDataset``.
+        :param step: the 0-based index of this step over the whole run.
+        """
+        ...
+
+
+class _DeviceBatches:
+    """A re-iterable view of a DataLoader that moves each batch to a device."""
+
+    def __init__(self, loader: DataLoader, device: torch.device) -> None:
+        self.loader, self.device = loader, device
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[Any]:
+        return (_to_device(b, self.device) for b in self.loader)
+
+
+class Trainer:
+    """Train a :class:`TrainableModel` with checkpoints, logging and exact resume.
+
+    :param model: an ``nn.Module`` implementing :class:`TrainableModel`.
+    :param train_data: a map-style ``Dataset``, ``TensorDataset`` or tensor (first axis = examples).
+    :param config: loop settings.
+    :param run_dir: receives ``tb/``, ``samples/``, ``checkpoints/last.pt`` and ``summary.json``.
+    :param test_data: evaluated with ``model.evaluate`` when given.
+    :param model_config: the model's settings (a dataclass or dict), stored in
+        checkpoints and required to match on resume.
+    :param kind: the checkpoint kind, so another model's checkpoint is refused.
+    :param resume: continue from ``run_dir/checkpoints/last.pt``.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: nn.Module,
+        train_data: Dataset | Tensor | np.ndarray,
+        config: TrainerConfig,
+        run_dir: str | Path,
+        test_data: Dataset | Tensor | np.ndarray | None = None,
+        model_config: Any = None,
+        kind: str = "model",
+        resume: bool = False,
+    ) -> None:
+        self.model, self.config, self.kind, self.resume = model, config, kind, resume
+        self.run_dir = Path(run_dir)
+        self.checkpoint_path = self.run_dir / "checkpoints" / "last.pt"
+        self.train_data = _as_dataset(train_data)
+        self.test_data = None if test_data is None else _as_dataset(test_data)
+        self.model_config = _as_plain_dict(model_config)
+        self.optimizers = model.configure_optimizers()
+        self.device = next(model.parameters(), torch.empty(0)).device
+        n = len(self.train_data)
+        self.batches_per_epoch = n // config.batch_size if config.drop_last else math.ceil(n / config.batch_size)
+        if self.batches_per_epoch == 0:
+            raise RlgenError(
+                f"training set has {n} examples, fewer than one batch of {config.batch_size}; lower batch_size"
+            )
+        self.step = 0  # completed steps over the whole run
+        self.epoch = 0  # current epoch
+        self.batch_in_epoch = 0  # completed batches of the current epoch
+        self._elapsed = 0.0  # training seconds from earlier sessions of this run
+        self._saved_step = -1
+        self._stop_signal: int | None = None
+        self._session_start = time.perf_counter()
+
+    # -- loop -------------------------------------------------------------
+
+    def fit(self) -> dict[str, float]:
+        """Train until ``epochs`` or ``max_steps``; evaluate, write ``summary.json`` and return it.
+
+        :raises NonFiniteError: a returned scalar was NaN or infinite (no checkpoint is written).
+        :raises CheckpointError: on resume, a missing, corrupt or mismatched checkpoint.
+        :raises KeyboardInterrupt: after checkpointing, on SIGINT.
+        :raises SystemExit: with status 143 after checkpointing, on SIGTERM.
+        """
+        cfg = self.config
+        self._stop_signal = None
+        seed_everything(cfg.seed)
+        if self.resume:
+            self._load()
+        total = self.batches_per_epoch * cfg.epochs
+        total = min(total, cfg.max_steps) if cfg.max_steps else total
+        self._session_start = time.perf_counter()
+        self._writer = SummaryWriter(str(self.run_dir / "tb"))
+        bar = tqdm(total=total, initial=min(self.step, total), disable=not cfg.progress, unit="step")
+        self._window: dict[str, list[float]] = defaultdict(list)  # scalars since the last log
+        self._window_images, self._window_start = 0, time.perf_counter()
+        epoch_means: dict[str, list[float]] = defaultdict(list)  # for the summary
+        test_metrics: dict[str, float] = {}
+        self.model.train()
+        try:
+            with self._signals_to_flag():
+                while self.epoch < cfg.epochs and self.step < total:
+                    for batch in self._epoch_batches():
+                        scalars = self._train_one(batch)
+                        for name, value in scalars.items():
+                            epoch_means[name].append(value)
+                        bar.update(1)
+                        bar.set_postfix({k: f"{v:.4g}" for k, v in scalars.items()}, refresh=False)
+                        self._log(scalars, _batch_len(batch))
+                        if cfg.sample_every and self.step % cfg.sample_every == 0:
+                            self._sample()
+                        if self.step % cfg.checkpoint_every == 0:
+                            self._save()
+                        if self._stop_signal is not None or self.step >= total:
+                            break
+                    if self.batch_in_epoch == self.batches_per_epoch:
+                        self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+                        if cfg.eval_every and self.epoch % cfg.eval_every == 0 and self.epoch < cfg.epochs:
+                            test_metrics = self._evaluate()
+                        if self._stop_signal is None and self.step < total:
+                            epoch_means.clear()  # the summary reports the last (partial) epoch
+                    if self._stop_signal is not None:
+                        break
+                self._save()
+            if self._stop_signal is not None:
+                bar.write(f"stopped at step {self.step}; checkpoint {self.checkpoint_path}; resume to continue")
+                if self._stop_signal == signal.SIGTERM:
+                    raise SystemExit(128 + signal.SIGTERM)
+                raise KeyboardInterrupt
+            test_metrics = self._evaluate() or test_metrics
+        finally:
+            bar.close()
+            self._writer.close()
+        summary = {name: sum(values) / len(values) for name, values in epoch_means.items()}
+        summary.update(test_metrics)
+        summary.update(steps=float(self.step), epochs=float(self.epoch), wall_time_s=self._elapsed_now())
+        atomic_write_json(self.run_dir / "summary.json", summary)
+        return summary
+
+    def _epoch_batches(self) -> Iterator[Any]:
+        """The current epoch's remaining batches, in the order fixed by ``(seed, epoch)``."""
+        state = np.random.SeedSequence([self.config.seed, self.epoch]).generate_state(2, dtype=np.uint32)
+        generator = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+        bs = self.config.batch_size
+        order = torch.randperm(len(self.train_data), generator=generator).tolist()
+        batches = [order[i : i + bs] for i in range(0, self.batches_per_epoch * bs, bs)]
+        # The loader draws worker seeds from `generator`, never from the global RNG.
+        loader = DataLoader(
+            self.train_data,
+            batch_sampler=batches[self.batch_in_epoch :],
+            num_workers=self.config.num_workers,
+            generator=generator,
+            pin_memory=self.device.type == "cuda",
+        )
+        return iter(_DeviceBatches(loader, self.device))
+
+    def _train_one(self, batch: Any) -> dict[str, float]:
+        """One ``train_step``; the step only counts once every scalar is finite."""
+        raw = self.model.train_step(batch, self.optimizers, self.step)
+        scalars = {name: float(value) for name, value in raw.items()}
+        for name, value in scalars.items():
+            if not math.isfinite(value):
+                last = self.checkpoint_path if self.checkpoint_path.is_file() else "none written yet"
+                raise NonFiniteError(
+                    f"'{name}' became {value} at step {self.step + 1}; last good checkpoint: {last}; "
+                    "lower the learning rate or check the data, then resume from that checkpoint"
+                )
+        self.step += 1
+        self.batch_in_epoch += 1
+        return scalars
+
+    # -- side outputs -----------------------------------------------------
+
+    def _log(self, scalars: dict[str, float], images: int) -> None:
+        """Write the means of the last ``log_every`` steps and the throughput."""
+        for name, value in scalars.items():
+            self._window[name].append(value)
+        self._window_images += images
+        if self.step % self.config.log_every:
+            return
+        now = time.perf_counter()
+        for name, values in self._window.items():
+            self._writer.add_scalar(name, sum(values) / len(values), self.step)
+        images_per_s = self._window_images / max(now - self._window_start, 1e-9)
+        self._writer.add_scalar("perf/images_per_s", images_per_s, self.step)
+        self._window.clear()
+        self._window_images, self._window_start = 0, now
+
+    def _sample(self) -> None:
+        sample = getattr(self.model, "sample", None)
+        if sample is None:
+            return
+        # The same seed every time: the grid follows fixed latents through training.
+        with _aside(self.model, self.config.seed):
+            images = sample(SAMPLE_COUNT).detach().float().cpu()  # (N, C, H, W)
+        self._writer.add_image("samples", make_grid(images), self.step, dataformats="HWC")
+        scale = max(1, math.ceil(SAMPLE_MIN_WIDTH / (images.shape[-1] * min(8, len(images)))))
+        save_grid(images, self.run_dir / "samples" / f"step_{self.step:06d}.png", scale=scale)
+
+    def _evaluate(self) -> dict[str, float]:
+        evaluate = getattr(self.model, "evaluate", None)
+        if evaluate is None or self.test_data is None:
+            return {}
+        loader = DataLoader(self.test_data, batch_size=self.config.batch_size, num_workers=self.config.num_workers)
+        with _aside(self.model, self.config.seed):
+            metrics = evaluate(_DeviceBatches(loader, self.device))
+        metrics = {(k if "/" in k else f"test/{k}"): float(v) for k, v in metrics.items()}
+        for name, value in metrics.items():
+            self._writer.add_scalar(name, value, self.step)
+        return metrics
+
+    # -- checkpoints ------------------------------------------------------
+
+    def _save(self) -> None:
+        if self._saved_step == self.step:
+            return
+        state = {
+            "model": self.model.state_dict(),
+            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "batch_size": self.config.batch_size,
+            "num_examples": len(self.train_data),
+            "rng": _all_rng_state(),
+            "elapsed_s": self._elapsed_now(),
+            "model_config": self.model_config,
+            "trainer_config": dataclasses.asdict(self.config),
+        }
+        save_checkpoint(self.checkpoint_path, kind=self.kind, state=state)
+        self._saved_step = self.step
+
+    def _load(self) -> None:
+        state = load_checkpoint(self.checkpoint_path, kind=self.kind)
+        saved = _as_plain_dict(state.get("model_config"))
+        if _normalise(saved) != _normalise(self.model_config):
+            given = self.model_config
+            keys = sorted(k for k in saved | given if _normalise(saved.get(k)) != _normalise(given.get(k)))
+            raise CheckpointError(
+                f"checkpoint {self.checkpoint_path} was made with a different model config "
+                f"(keys differ: {', '.join(keys)}); use the original settings or a new run directory"
+            )
+        for key, now in (("batch_size", self.config.batch_size), ("num_examples", len(self.train_data))):
+            if state[key] != now:
+                raise CheckpointError(
+                    f"checkpoint {self.checkpoint_path} was made with {key}={state[key]}, now {now}; "
+                    "resume with the same data and batch size"
+                )
+        if state["optimizers"].keys() != self.optimizers.keys():
+            raise CheckpointError(f"checkpoint {self.checkpoint_path} has other optimisers; use a new run directory")
+        self.model.load_state_dict(state["model"])
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        self._elapsed, self._saved_step = state["elapsed_s"], self.step
+        _set_all_rng_state(state["rng"])
+
+    def _elapsed_now(self) -> float:
+        return self._elapsed + time.perf_counter() - self._session_start
+
+    @contextlib.contextmanager
+    def _signals_to_flag(self) -> Iterator[None]:
+        """Turn SIGINT/SIGTERM into a flag read between steps, so a checkpoint never holds half a step."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            if self._stop_signal is not None and signum == signal.SIGINT:
+                raise KeyboardInterrupt  # a second Ctrl-C stops at once
+            self._stop_signal = signum
+
+        old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+
+# -- helpers ----------------------------------------------------------------
+
+
+def _as_dataset(data: Dataset | Tensor | np.ndarray) -> Dataset:
+    if isinstance(data, np.ndarray):
+        data = torch.from_numpy(data)
+    if isinstance(data, IterableDataset) or not hasattr(data, "__len__"):
+        raise RlgenError("training needs a map-style dataset with a length, a TensorDataset or a tensor")
+    return data  # a tensor indexes like a dataset and batches to a (B, ...) tensor
+
+
+def _as_plain_dict(config: Any) -> dict[str, Any]:
+    if config is None:
+        return {}
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return dataclasses.asdict(config)
+    return dict(config)
+
+
+def _normalise(value: Any) -> Any:
+    # Tuples from a dataclass and lists from a JSON recipe compare equal.
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def _batch_len(batch: Any) -> int:
+    while isinstance(batch, (list, tuple, dict)) and len(batch):
+        batch = next(iter(batch.values())) if isinstance(batch, dict) else batch[0]
+    return len(batch) if isinstance(batch, Tensor) and batch.dim() else 1
+
+
+def _all_rng_state() -> dict[str, Any]:
+    state = rng_state()
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_all_rng_state(state: dict[str, Any]) -> None:
+    set_rng_state(state)
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@contextlib.contextmanager
+def _aside(model: nn.Module, seed: int) -> Iterator[None]:
+    """Eval mode, no grad, every RNG seeded by ``seed``; training mode and RNGs come back untouched."""
+    saved, was_training = _all_rng_state(), model.training
+    seed_everything(seed)
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+        _set_all_rng_state(saved)

@@ -1,0 +1,1 @@
+"""Reinforcement learning: agents built from recipes, learned rewards as VecEnvWrappers, runs."""

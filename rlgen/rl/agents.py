@@ -1,0 +1,151 @@
+"""Build environments and stable-baselines3 / sb3-contrib agents from a :class:`TrainConfig`.
+
+The wrapper stack, innermost first::
+
+    gymnasium env -> Monitor -> Dummy/SubprocVecEnv -> learned rewards -> VecNormalize -> agent
+
+``Monitor`` sits below the learned rewards, so episode returns logged by the
+agent (``rollout/ep_rew_mean``) and by evaluation are always the
+environment's own.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import torch
+from stable_baselines3 import PPO, SAC
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
+from sb3_contrib import TRPO
+
+from rlgen.errors import ConfigError
+from rlgen.rl.config import TrainConfig
+from rlgen.rl.rewards import HookedRolloutBuffer, reward_wrappers
+
+ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "trpo": TRPO, "sac": SAC}
+
+_ACTIVATIONS = {
+    "tanh": torch.nn.Tanh,
+    "relu": torch.nn.ReLU,
+    "elu": torch.nn.ELU,
+    "leaky_relu": torch.nn.LeakyReLU,
+    "gelu": torch.nn.GELU,
+    "silu": torch.nn.SiLU,
+}
+
+
+def check_env_id(env_id: str) -> None:
+    """Fail with a one-line error naming close matches when ``env_id`` is not registered."""
+    if env_id in gym.registry:
+        return
+    close = difflib.get_close_matches(env_id, list(gym.registry), n=4, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}?" if close else "see gymnasium.pprint_registry() for the ids"
+    raise ConfigError(f"unknown env id '{env_id}'; {hint}")
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    return device
+
+
+def make_env(cfg: TrainConfig, *, n_envs: int | None = None, seed: int | None = None, rewards: bool = True,
+             run_dir: Path | None = None) -> VecEnv:
+    """The vectorised environment of a run, with its learned rewards when ``rewards`` is true.
+
+    Normalisation is added by :func:`normalize` so that saved statistics can be loaded into it.
+    """
+    check_env_id(cfg.env_id)
+    n = n_envs or cfg.n_envs
+    vec_cls = SubprocVecEnv if cfg.vec_env == "subproc" and n > 1 else DummyVecEnv
+    venv = make_vec_env(cfg.env_id, n_envs=n, seed=cfg.seed if seed is None else seed,
+                        env_kwargs=dict(cfg.env_kwargs), vec_env_cls=vec_cls)
+    if rewards:
+        for wcfg in cfg.wrappers:
+            venv = wcfg.build(venv, run_dir=run_dir, seed=cfg.seed)
+    return venv
+
+
+def normalize(venv: VecEnv, cfg: TrainConfig, *, stats_path: Path | None = None, training: bool = True) -> VecEnv:
+    """Add ``VecNormalize`` as the recipe asks, loading saved statistics when given."""
+    if not (cfg.normalize_obs or cfg.normalize_reward):
+        return venv
+    gamma = getattr(cfg, cfg.algo).gamma
+    if stats_path is not None and stats_path.exists():
+        venv = VecNormalize.load(str(stats_path), venv)
+    else:
+        venv = VecNormalize(venv, norm_obs=cfg.normalize_obs, norm_reward=cfg.normalize_reward, gamma=gamma)
+    venv.training = training
+    if not training:
+        venv.norm_reward = False
+    return venv
+
+
+def algo_kwargs(cfg: TrainConfig, venv: VecEnv) -> dict[str, Any]:
+    """Keyword arguments of the algorithm's constructor, from the recipe."""
+    pol = cfg.policy
+    policy_kwargs: dict[str, Any] = {"net_arch": list(pol.net_arch), "activation_fn": _ACTIVATIONS[pol.activation]}
+    if cfg.algo == "ppo":
+        p = cfg.ppo
+        policy_kwargs.update(log_std_init=pol.log_std_init, ortho_init=pol.ortho_init)
+        kw = dict(learning_rate=p.learning_rate, n_steps=p.n_steps, batch_size=p.batch_size, n_epochs=p.n_epochs,
+                  gamma=p.gamma, gae_lambda=p.gae_lambda, clip_range=p.clip_range, ent_coef=p.ent_coef,
+                  vf_coef=p.vf_coef, max_grad_norm=p.max_grad_norm, use_sde=p.use_sde,
+                  sde_sample_freq=p.sde_sample_freq, target_kl=p.target_kl or None)
+    elif cfg.algo == "trpo":
+        p = cfg.trpo
+        policy_kwargs.update(log_std_init=pol.log_std_init, ortho_init=pol.ortho_init)
+        kw = dict(learning_rate=p.learning_rate, n_steps=p.n_steps, batch_size=p.batch_size, gamma=p.gamma,
+                  gae_lambda=p.gae_lambda, target_kl=p.target_kl, cg_max_steps=p.cg_max_steps,
+                  cg_damping=p.cg_damping, line_search_shrinking_factor=p.line_search_shrinking_factor,
+                  line_search_max_iter=p.line_search_max_iter, n_critic_updates=p.n_critic_updates,
+                  normalize_advantage=p.normalize_advantage, sub_sampling_factor=p.sub_sampling_factor,
+                  use_sde=p.use_sde, sde_sample_freq=p.sde_sample_freq)
+    else:
+        p = cfg.sac
+        ent = p.ent_coef
+        try:
+            ent = float(ent)
+        except ValueError:
+            if not ent.startswith("auto"):
+                raise ConfigError(f"sac.ent_coef must be a number or 'auto', got {ent!r}") from None
+        kw = dict(learning_rate=p.learning_rate, buffer_size=p.buffer_size, learning_starts=p.learning_starts,
+                  batch_size=p.batch_size, tau=p.tau, gamma=p.gamma, train_freq=p.train_freq,
+                  gradient_steps=p.gradient_steps, ent_coef=ent, use_sde=p.use_sde)
+    hooks = reward_wrappers(venv)
+    if hooks and cfg.algo in ("ppo", "trpo"):
+        kw.update(rollout_buffer_class=HookedRolloutBuffer, rollout_buffer_kwargs={"hooks": hooks})
+    return dict(kw, policy_kwargs=policy_kwargs)
+
+
+def build_agent(cfg: TrainConfig, venv: VecEnv, *, tensorboard_log: str | None = None) -> BaseAlgorithm:
+    """A fresh agent of ``cfg.algo`` on ``venv``."""
+    cls = ALGOS[cfg.algo]
+    return cls("MlpPolicy", venv, seed=cfg.seed, device=resolve_device(cfg.device), verbose=0,
+               tensorboard_log=tensorboard_log, **algo_kwargs(cfg, venv))
+
+
+def load_agent(cfg: TrainConfig, path: Path, venv: VecEnv | None = None) -> BaseAlgorithm:
+    """An agent saved by a run (a stable-baselines3 zip), attached to ``venv`` when given."""
+    from rlgen.errors import CheckpointError
+
+    if not path.is_file():
+        raise CheckpointError(f"no saved agent at {path}; train one first or pass another run directory")
+    custom = {}
+    if venv is not None and cfg.algo in ("ppo", "trpo"):
+        hooks = reward_wrappers(venv)
+        if hooks:
+            custom = {"rollout_buffer_class": HookedRolloutBuffer, "rollout_buffer_kwargs": {"hooks": hooks}}
+    try:
+        return ALGOS[cfg.algo].load(str(path), env=venv, device=resolve_device(cfg.device), custom_objects=custom)
+    except Exception as e:
+        raise CheckpointError(f"cannot load agent {path} ({type(e).__name__}: {e}); the file is damaged or from another algorithm") from None

@@ -1,0 +1,148 @@
+"""Callbacks that give a training run its progress bar, logs, evaluations and checkpoints.
+
+Checkpoints and evaluations happen at the *start* of a rollout: by then the
+previous rollout's update has finished, so a checkpoint holds a consistent
+agent and nothing trained on is lost by resuming from it.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from tqdm.auto import tqdm
+
+from rlgen.rl.rewards import reward_wrappers
+
+
+class ProgressBar(BaseCallback):
+    """A progress bar over environment steps with ETA, the latest episode return and steps/s."""
+
+    def __init__(self, total: int, *, enabled: bool = True) -> None:
+        super().__init__()
+        self.total = total
+        self.enabled = enabled
+        self.bar: tqdm | None = None
+        self._shown = 0
+
+    def _on_training_start(self) -> None:
+        self._shown = self.model.num_timesteps
+        # A log file gets a line every 30 s rather than a redraw every 0.1 s.
+        interactive = sys.stderr.isatty()
+        self.bar = tqdm(total=max(self.total, self._shown), initial=self._shown, unit="step", dynamic_ncols=True,
+                        disable=not self.enabled, smoothing=0.05, mininterval=0.1 if interactive else 30)
+
+    def _on_step(self) -> bool:
+        if self.bar is None:
+            return True
+        if self.model.num_timesteps > self.bar.total:  # the last rollout runs past the budget
+            self.bar.total = self.model.num_timesteps
+        self.bar.update(self.model.num_timesteps - self._shown)
+        self._shown = self.model.num_timesteps
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self.bar is not None and self.model.ep_info_buffer:
+            ret = np.mean([ep["r"] for ep in self.model.ep_info_buffer])
+            self.bar.set_postfix(ret=f"{ret:.1f}", refresh=False)
+
+    def _on_training_end(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class RewardHooks(BaseCallback):
+    """Lets learned rewards learn after each rollout and logs every reward term under ``reward/``."""
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        for wrapper in reward_wrappers(self.model.get_env()):
+            for key, value in {**wrapper.on_rollout_end(), **wrapper.reward_stats()}.items():
+                self.logger.record(key, value)
+
+
+class Periodic(BaseCallback):
+    """Calls ``fn(model)`` at the start of a rollout once every ``every`` environment steps."""
+
+    def __init__(self, every: int, fn: Callable[[Any], None], *, start: int = 0) -> None:
+        super().__init__()
+        self.every = every
+        self.fn = fn
+        self.next_at = start + every if every > 0 else None
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_start(self) -> None:
+        if self.next_at is not None and self.model.num_timesteps >= self.next_at:
+            self.fn(self.model)
+            while self.next_at <= self.model.num_timesteps:
+                self.next_at += self.every
+
+
+class StopOnSignal(BaseCallback):
+    """Turns SIGINT/SIGTERM into a clean stop at the next step, so the run can checkpoint and exit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.received is not None:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def _on_training_start(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handler)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+
+    def _on_step(self) -> bool:
+        return self.received is None
+
+    def _on_training_end(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+
+class EvalLog:
+    """Appends evaluation results to ``eval.jsonl`` and the TensorBoard ``eval/`` namespace."""
+
+    def __init__(self, path: Path, evaluate_fn: Callable[[Any], dict]) -> None:
+        self.path = path
+        self.evaluate_fn = evaluate_fn
+
+    def __call__(self, model: Any) -> dict:
+        result = self.evaluate_fn(model)
+        record = {"step": int(model.num_timesteps), "time": time.time(), **result}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        model.logger.record("eval/mean_return", result["mean_return"])
+        model.logger.record("eval/std_return", result["std_return"])
+        return result
+
+
+def read_eval_log(path: Path) -> list[dict]:
+    """Evaluation records of a run, one per step (a resumed run may have logged a step twice)."""
+    if not path.is_file():
+        return []
+    by_step: dict[int, dict] = {}
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:  # a line cut by a crash
+            continue
+        by_step[rec["step"]] = rec
+    return [by_step[k] for k in sorted(by_step)]

@@ -1,0 +1,179 @@
+"""The RL recipe: one dataclass per algorithm and the run config that holds them.
+
+A recipe in ``agents/*.toml`` loads into :class:`TrainConfig`; only the
+section of the chosen ``algo`` is used. Defaults follow stable-baselines3's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from rlgen.config import Variant
+
+
+@dataclass
+class PolicyConfig:
+    net_arch: list[int] = field(default_factory=lambda: [64, 64])
+    """Hidden layer sizes of the policy and value networks (each gets its own)."""
+    activation: Literal["tanh", "relu", "elu", "leaky_relu", "gelu", "silu"] = "tanh"
+    """Activation between hidden layers."""
+    log_std_init: float = 0.0
+    """Initial log standard deviation of the Gaussian action distribution (PPO, TRPO)."""
+    ortho_init: bool = True
+    """Orthogonal initialisation of the policy and value networks (PPO, TRPO)."""
+
+
+@dataclass
+class PPOConfig:
+    learning_rate: float = 3e-4
+    """Adam step size for policy and value function."""
+    n_steps: int = 2048
+    """Steps collected per environment before each update."""
+    batch_size: int = 64
+    """Minibatch size of the update epochs."""
+    n_epochs: int = 10
+    """Passes over each rollout."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE lambda: bias/variance trade-off of the advantage estimate."""
+    clip_range: float = 0.2
+    """PPO clipping parameter of the probability ratio."""
+    ent_coef: float = 0.0
+    """Entropy bonus coefficient."""
+    vf_coef: float = 0.5
+    """Value loss coefficient."""
+    max_grad_norm: float = 0.5
+    """Gradient clipping norm."""
+    use_sde: bool = False
+    """State-dependent exploration noise instead of independent Gaussian noise."""
+    sde_sample_freq: int = -1
+    """Resample the gSDE noise every this many steps (-1: once per rollout)."""
+    target_kl: float = 0.0
+    """Stop the update epochs early past this KL divergence (0: never)."""
+
+
+@dataclass
+class TRPOConfig:
+    learning_rate: float = 1e-3
+    """Adam step size of the value function (the policy step is set by target_kl)."""
+    n_steps: int = 2048
+    """Steps collected per environment before each update."""
+    batch_size: int = 128
+    """Minibatch size for the value function updates."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE lambda: bias/variance trade-off of the advantage estimate."""
+    target_kl: float = 0.01
+    """Trust region: maximum KL divergence between old and new policy."""
+    cg_max_steps: int = 15
+    """Conjugate gradient iterations for the natural gradient."""
+    cg_damping: float = 0.1
+    """Damping added to the Fisher-vector product."""
+    line_search_shrinking_factor: float = 0.8
+    """Step shrink factor of the backtracking line search."""
+    line_search_max_iter: int = 10
+    """Line search iterations before the step is rejected."""
+    n_critic_updates: int = 10
+    """Value function passes per rollout."""
+    normalize_advantage: bool = True
+    """Standardise advantages per rollout."""
+    sub_sampling_factor: int = 1
+    """Use every k-th sample of the rollout for the Fisher-vector products."""
+    use_sde: bool = False
+    """State-dependent exploration noise instead of independent Gaussian noise."""
+    sde_sample_freq: int = -1
+    """Resample the gSDE noise every this many steps (-1: once per rollout)."""
+
+
+@dataclass
+class SACConfig:
+    learning_rate: float = 3e-4
+    """Adam step size of actor, critics and temperature."""
+    buffer_size: int = 1_000_000
+    """Replay buffer capacity in transitions."""
+    learning_starts: int = 10_000
+    """Random-action steps before learning starts."""
+    batch_size: int = 256
+    """Minibatch size of each gradient step."""
+    tau: float = 0.005
+    """Polyak averaging coefficient of the target critics."""
+    gamma: float = 0.99
+    """Discount factor."""
+    train_freq: int = 1
+    """Environment steps between updates."""
+    gradient_steps: int = 1
+    """Gradient steps per update."""
+    ent_coef: str = "auto"
+    """Entropy temperature: a number, or 'auto' (learned, optionally 'auto_0.1' for its start value)."""
+    use_sde: bool = False
+    """State-dependent exploration noise."""
+
+
+class RewardWrapperConfig(Variant):
+    """A learned reward, listed in a recipe as ``[[wrappers]]`` with a ``kind``.
+
+    Subclasses are dataclasses that set ``kind`` and implement :meth:`build`.
+    The list order is the stacking order: the first wraps the environment.
+    """
+
+    def build(self, venv: Any, *, run_dir: Any, seed: int) -> Any:  # -> VecEnvWrapper
+        raise NotImplementedError
+
+
+@dataclass
+class TrainConfig:
+    name: str = ""
+    """Run name: the run is written to <run_root>/<name>/ (default: the recipe's file name)."""
+    env_id: str = "Pendulum-v1"
+    """Gymnasium environment id (rlgen/... for the project's own tasks)."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments passed to gymnasium.make."""
+    algo: Literal["ppo", "trpo", "sac"] = "ppo"
+    """Learning algorithm: ppo (stable-baselines3), trpo (sb3-contrib) or sac (stable-baselines3)."""
+    total_timesteps: int = 100_000
+    """Environment steps to train for, summed over all environments."""
+    seed: int = 0
+    """Seed of the environments, the networks and the sampling."""
+    n_envs: int = 1
+    """Environments stepped in parallel."""
+    vec_env: Literal["dummy", "subproc"] = "dummy"
+    """Vectorisation: dummy (one process) or subproc (one process per environment)."""
+    normalize_obs: bool = False
+    """Normalise observations with running statistics (saved with the model)."""
+    normalize_reward: bool = False
+    """Scale rewards by a running estimate of the return's standard deviation."""
+    eval_episodes: int = 10
+    """Evaluation episodes at the end (and at each eval_every)."""
+    eval_every: int = 0
+    """Evaluate every this many environment steps during training (0: only at the end)."""
+    checkpoint_every: int = 50_000
+    """Save a resumable checkpoint every this many environment steps."""
+    device: str = "cpu"
+    """Torch device for the networks: cpu, cuda, mps or auto."""
+    torch_threads: int = 1
+    """CPU threads for the networks; small policy networks run fastest on one, leaving cores to the envs (0: torch's default)."""
+    run_root: str = "runs"
+    """Directory the run directory is created in."""
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    """Network shapes."""
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    """PPO hyperparameters (used when algo = 'ppo')."""
+    trpo: TRPOConfig = field(default_factory=TRPOConfig)
+    """TRPO hyperparameters (used when algo = 'trpo')."""
+    sac: SACConfig = field(default_factory=SACConfig)
+    """SAC hyperparameters (used when algo = 'sac')."""
+    wrappers: list[RewardWrapperConfig] = field(default_factory=list)
+    """Learned-reward wrappers, first wraps the environment: [[wrappers]] tables with a kind."""
+
+    def validate(self) -> None:
+        if self.total_timesteps <= 0:
+            raise ValueError("total_timesteps must be positive")
+        if self.n_envs < 1:
+            raise ValueError("n_envs must be at least 1")
+        if self.eval_episodes < 0:
+            raise ValueError("eval_episodes must be 0 or more")
+        if self.checkpoint_every <= 0:
+            raise ValueError("checkpoint_every must be positive")

@@ -1,0 +1,56 @@
+"""Evaluation episodes on the environment's own reward."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+
+from rlgen.rl.agents import make_env
+from rlgen.rl.config import TrainConfig
+
+#: Evaluation environments are seeded apart from training ones.
+EVAL_SEED_OFFSET = 10_000
+
+
+def find_vecnormalize(venv: VecEnv) -> VecNormalize | None:
+    while venv is not None:
+        if isinstance(venv, VecNormalize):
+            return venv
+        venv = getattr(venv, "venv", None)
+    return None
+
+
+def make_eval_env(cfg: TrainConfig, *, obs_stats_from: VecEnv | Path | None = None) -> VecEnv:
+    """One environment without learned rewards, normalising observations as the agent saw them in training."""
+    venv = make_env(cfg, n_envs=1, seed=cfg.seed + EVAL_SEED_OFFSET, rewards=False)
+    if not cfg.normalize_obs:
+        return venv
+    if isinstance(obs_stats_from, Path):
+        eval_env = VecNormalize.load(str(obs_stats_from), venv)
+    else:
+        eval_env = VecNormalize(venv, norm_obs=True, norm_reward=False)
+        source = find_vecnormalize(obs_stats_from) if obs_stats_from is not None else None
+        if source is not None:
+            eval_env.obs_rms = copy.deepcopy(source.obs_rms)
+    eval_env.training = False
+    eval_env.norm_reward = False
+    return eval_env
+
+
+def evaluate(model: BaseAlgorithm, eval_env: VecEnv, *, episodes: int, deterministic: bool = True) -> dict:
+    """Mean and standard deviation of the undiscounted environment return over ``episodes``."""
+    returns, lengths = evaluate_policy(model, eval_env, n_eval_episodes=episodes, deterministic=deterministic,
+                                       return_episode_rewards=True, warn=False)
+    returns = np.asarray(returns, dtype=float)
+    return {
+        "mean_return": float(returns.mean()) if len(returns) else float("nan"),
+        "std_return": float(returns.std()) if len(returns) else float("nan"),
+        "mean_length": float(np.mean(lengths)) if len(lengths) else float("nan"),
+        "episodes": len(returns),
+        "returns": returns.round(3).tolist(),
+    }

@@ -1,0 +1,187 @@
+"""Train an agent from a recipe: the run loop behind ``rlgen train``.
+
+A run directory gets ``config.toml``, TensorBoard events under ``tb/``
+(stable-baselines3's ``rollout/``, ``train/``, ``time/`` plus rlgen's
+``reward/`` and ``eval/``), checkpoints, ``model.zip`` (with
+``vecnormalize.pkl`` when observations are normalised) and ``summary.json``.
+
+A checkpoint is a directory ``checkpoints/step_<N>/`` written under a
+temporary name and renamed when complete; ``checkpoints/latest`` names the
+newest. It holds the agent, the normalisation statistics, the learned
+rewards' state and, for SAC, the replay buffer, so ``--resume`` continues the
+same run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.logger import configure
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.vec_env import VecEnv
+
+from rlgen.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from rlgen.errors import CheckpointError, RlgenError
+from rlgen.rl.agents import build_agent, load_agent, make_env, normalize
+from rlgen.rl.callbacks import EvalLog, Periodic, ProgressBar, RewardHooks, StopOnSignal
+from rlgen.rl.config import TrainConfig
+from rlgen.rl.evaluate import evaluate, find_vecnormalize, make_eval_env
+from rlgen.rl.rewards import reward_wrappers
+from rlgen.runs import new_run_dir, save_config, save_summary
+from rlgen.seeding import seed_everything
+
+CHECKPOINTS = "checkpoints"
+KEEP_CHECKPOINTS = 2
+
+
+# ------------------------------------------------------------------ checkpoints
+
+
+def save_rl_checkpoint(run_dir: Path, model: BaseAlgorithm, *, elapsed: float) -> Path:
+    """Write a complete checkpoint directory atomically and point ``latest`` at it."""
+    root = run_dir / CHECKPOINTS
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"step_{model.num_timesteps:010d}"
+    tmp = root / f".{name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    model.save(tmp / "agent.zip")
+    venv = model.get_env()
+    vecnorm = find_vecnormalize(venv)
+    if vecnorm is not None:
+        vecnorm.save(str(tmp / "vecnormalize.pkl"))
+    wrappers = reward_wrappers(venv)
+    if wrappers:
+        save_checkpoint(tmp / "rewards.pt", kind="rewards", state={"states": [w.state_dict() for w in wrappers]})
+    if isinstance(model, OffPolicyAlgorithm):
+        model.save_replay_buffer(tmp / "replay_buffer.pkl")
+    (tmp / "state.json").write_text(json.dumps({"num_timesteps": int(model.num_timesteps), "elapsed": elapsed}))
+    for f in tmp.iterdir():
+        with open(f, "rb") as fh:
+            os.fsync(fh.fileno())
+    final = root / name
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    atomic_write_text(root / "latest", name + "\n")
+    for old in sorted(p for p in root.glob("step_*") if p.is_dir())[:-KEEP_CHECKPOINTS]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    pointer = run_dir / CHECKPOINTS / "latest"
+    if not pointer.is_file():
+        return None
+    path = run_dir / CHECKPOINTS / pointer.read_text().strip()
+    if not (path / "state.json").is_file():
+        raise CheckpointError(f"checkpoint {path} named by {pointer} is missing or incomplete; delete {pointer} to start over")
+    return path
+
+
+# ------------------------------------------------------------------------- run
+
+
+def train(
+    cfg: TrainConfig,
+    *,
+    run_dir: Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    extra_wrappers: Sequence[Callable[[VecEnv], VecEnv]] = (),
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train ``cfg.algo`` on ``cfg.env_id``; return the summary (also written to ``summary.json``).
+
+    :param run_dir: the run directory; a new one under ``cfg.run_root`` when ``None``.
+    :param resume: continue the run in ``run_dir`` from its latest checkpoint.
+    :param extra_wrappers: callables ``venv -> VecEnvWrapper`` applied after the recipe's
+        learned rewards, for rewards built in Python rather than listed in the recipe.
+    """
+    if resume and run_dir is None:
+        raise RlgenError("resume needs the run directory; pass --resume RUN_DIR")
+    if run_dir is None:
+        run_dir = new_run_dir(cfg.run_root, cfg.name or f"{cfg.env_id.split('/')[-1]}-{cfg.algo}")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        save_config(run_dir, cfg)
+    seed_everything(cfg.seed)
+    if cfg.torch_threads > 0:
+        torch.set_num_threads(cfg.torch_threads)
+
+    ckpt = latest_checkpoint(run_dir) if resume else None
+    venv = make_env(cfg, run_dir=run_dir)
+    for wrap in extra_wrappers:
+        venv = wrap(venv)
+    venv = normalize(venv, cfg, stats_path=ckpt / "vecnormalize.pkl" if ckpt else None)
+    elapsed_before = 0.0
+    if ckpt is not None:
+        model = load_agent(cfg, ckpt / "agent.zip", venv)
+        state = json.loads((ckpt / "state.json").read_text())
+        elapsed_before = float(state.get("elapsed", 0.0))
+        if (ckpt / "rewards.pt").is_file():
+            states = load_checkpoint(ckpt / "rewards.pt", kind="rewards")["states"]
+            for wrapper, s in zip(reward_wrappers(venv), states):
+                wrapper.load_state_dict(s)
+        if isinstance(model, OffPolicyAlgorithm) and (ckpt / "replay_buffer.pkl").is_file():
+            model.load_replay_buffer(ckpt / "replay_buffer.pkl")
+        log(f"resuming {run_dir} from step {model.num_timesteps:,}")
+    else:
+        model = build_agent(cfg, venv)
+    model.set_logger(configure(str(run_dir / "tb"), ["tensorboard"]))
+
+    start = time.time()
+    eval_env = make_eval_env(cfg, obs_stats_from=venv) if cfg.eval_episodes else None
+
+    def run_eval(m: BaseAlgorithm) -> dict:
+        if eval_env is not None and cfg.normalize_obs:
+            find_vecnormalize(eval_env).obs_rms = find_vecnormalize(m.get_env()).obs_rms.copy()
+        return evaluate(m, eval_env, episodes=cfg.eval_episodes)
+
+    def checkpoint(m: BaseAlgorithm) -> None:
+        save_rl_checkpoint(run_dir, m, elapsed=elapsed_before + time.time() - start)
+
+    stop = StopOnSignal()
+    callbacks = [stop, ProgressBar(cfg.total_timesteps, enabled=progress), RewardHooks(),
+                 Periodic(cfg.checkpoint_every, checkpoint, start=model.num_timesteps)]
+    if eval_env is not None and cfg.eval_every:
+        callbacks.append(Periodic(cfg.eval_every, EvalLog(run_dir / "eval.jsonl", run_eval), start=model.num_timesteps))
+
+    remaining = cfg.total_timesteps - model.num_timesteps
+    if remaining > 0:
+        model.learn(remaining, callback=callbacks, reset_num_timesteps=ckpt is None, progress_bar=False)
+    checkpoint(model)
+    if stop.received is not None:
+        raise RlgenError(f"stopped at step {model.num_timesteps:,} and checkpointed; continue with: rlgen train --resume {run_dir}")
+
+    model.save(run_dir / "model.zip")
+    vecnorm = find_vecnormalize(venv)
+    if vecnorm is not None:
+        vecnorm.save(str(run_dir / "vecnormalize.pkl"))
+    wall = elapsed_before + time.time() - start
+    summary: dict[str, Any] = {
+        "run_dir": str(run_dir),
+        "env_id": cfg.env_id,
+        "algo": cfg.algo,
+        "steps": int(model.num_timesteps),
+        "wall_time_s": round(wall, 1),
+        "steps_per_s": round(model.num_timesteps / max(wall, 1e-9), 1),
+        "seed": cfg.seed,
+        "torch_threads": torch.get_num_threads(),
+    }
+    if eval_env is not None:
+        result = EvalLog(run_dir / "eval.jsonl", run_eval)(model)
+        model.logger.dump(model.num_timesteps)
+        summary["eval"] = result
+    save_summary(run_dir, summary)
+    venv.close()
+    if eval_env is not None:
+        eval_env.close()
+    return summary
