@@ -19,6 +19,8 @@ examples:
   rlgen train agents/hopper-trpo.toml --total_timesteps 2e5 --n_envs 2
   rlgen train --resume runs/hopper-trpo                     continue an interrupted run
   rlgen eval runs/pendulum-ppo --episodes 20                evaluate a finished run
+  rlgen demos record runs/hopper-trpo --episodes 25 --out demos/hopper.npz
+  rlgen demos info demos/hopper.npz
 
 Every recipe key is an option: 'rlgen train --help' lists them.
 """
@@ -73,6 +75,11 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
             ("steps/s", summary["steps_per_s"])]
     if "eval" in summary:
         rows.append(("eval return", _return_text(summary["eval"])))
+    if "expert_return" in summary:
+        rows.append(("expert return", summary["expert_return"]))
+    if "score" in summary:
+        rows.append(("random-policy return", summary["random_return"]))
+        rows.append(("score (expert 1, random 0)", f"{summary['score']:.2f}"))
     print_table("training finished", rows)
     return 0
 
@@ -109,6 +116,45 @@ def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def cmd_demos_record(args: argparse.Namespace, extra: list[str]) -> int:
+    from rlgen.demos import policy_from_run, record
+
+    if extra:
+        raise SystemExit(f"rlgen demos record: unrecognised arguments {' '.join(extra)}")
+    policy, cfg = policy_from_run(args.run_dir, deterministic=not args.stochastic)
+    demos = record(policy, cfg.env_id, env_kwargs=cfg.env_kwargs, episodes=args.episodes, seed=args.seed,
+                   source=f"rlgen run {args.run_dir} ({cfg.algo})", min_return=args.min_return,
+                   progress=not args.no_progress)
+    path = demos.save(args.out)
+    print_table(f"recorded {path}", demos.describe())
+    return 0
+
+
+def cmd_demos_info(args: argparse.Namespace, extra: list[str]) -> int:
+    from rlgen.demos import Demonstrations
+
+    if extra:
+        raise SystemExit(f"rlgen demos info: unrecognised arguments {' '.join(extra)}")
+    print_table(str(args.file), Demonstrations.load(args.file).describe())
+    return 0
+
+
+def cmd_demos_minari(args: argparse.Namespace, extra: list[str]) -> int:
+    from rlgen.demos import Demonstrations
+    from rlgen.demos.minari_io import from_minari, to_minari
+
+    if extra:
+        raise SystemExit(f"rlgen demos: unrecognised arguments {' '.join(extra)}")
+    if args.demos_command == "to-minari":
+        to_minari(Demonstrations.load(args.file), args.dataset_id, root=args.root)
+        print(f"wrote Minari dataset {args.dataset_id}" + (f" under {args.root}" if args.root else ""))
+    else:
+        demos = from_minari(args.dataset_id, root=args.root)
+        path = demos.save(args.out)
+        print_table(f"converted {args.dataset_id} to {path}", demos.describe())
+    return 0
+
+
 # ---------------------------------------------------------------------- parser
 
 
@@ -139,6 +185,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the mean")
     p.add_argument("--seed", type=int, default=None, help="seed of the evaluation environment")
     p.set_defaults(func=cmd_eval)
+
+    demos = sub.add_parser("demos", help="record and inspect demonstrations").add_subparsers(dest="demos_command", metavar="ACTION")
+    demos.required = True
+    p = demos.add_parser("record", help="roll out a trained run's policy and save its transitions")
+    p.add_argument("run_dir", help="a run directory written by 'rlgen train' (the expert)")
+    p.add_argument("--out", required=True, help="output file (.npz)")
+    p.add_argument("--episodes", type=int, default=25, help="episodes to record (default 25)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first episode's reset")
+    p.add_argument("--min-return", type=float, default=None, help="keep only episodes reaching this return")
+    p.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the mean")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_demos_record)
+    p = demos.add_parser("info", help="describe a demonstration file")
+    p.add_argument("file", help="a .npz demonstration file")
+    p.set_defaults(func=cmd_demos_info)
+    p = demos.add_parser("to-minari", help="write a demonstration file as a local Minari dataset")
+    p.add_argument("file", help="a .npz demonstration file")
+    p.add_argument("dataset_id", help="Minari dataset id, e.g. rlgen/hopper-expert-v0")
+    p.add_argument("--root", default=None, help="datasets directory (default: Minari's, MINARI_DATASETS_PATH)")
+    p.set_defaults(func=cmd_demos_minari)
+    p = demos.add_parser("from-minari", help="convert a local Minari dataset to a demonstration file")
+    p.add_argument("dataset_id", help="id of a Minari dataset already on this machine")
+    p.add_argument("--out", required=True, help="output file (.npz)")
+    p.add_argument("--root", default=None, help="datasets directory (default: Minari's, MINARI_DATASETS_PATH)")
+    p.set_defaults(func=cmd_demos_minari)
     return parser
 
 

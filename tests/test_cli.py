@@ -83,3 +83,49 @@ def test_errors_are_one_line_with_exit_code_2(args, words, capsys, tmp_path):
 def test_console_script_is_installed():
     out = subprocess.run([sys.executable, "-m", "rlgen.cli", "--help"], capture_output=True, text=True, check=True)
     assert "rlgen" in out.stdout
+
+
+def test_demos_record_info_and_gail_and_bc_from_them(tmp_path, capsys):
+    recipe = ROOT / "agents" / "pendulum-ppo.toml"
+    assert main(["train", str(recipe), "--run_root", str(tmp_path), "--name", "expert", *TINY]) == 0
+    demos = tmp_path / "demos.npz"
+    assert main(["demos", "record", str(tmp_path / "expert"), "--episodes", "2", "--out", str(demos), "--no-progress"]) == 0
+    assert main(["demos", "info", str(demos)]) == 0
+    out = capsys.readouterr().out
+    assert "episodes" in out and "(3,)" in out
+
+    gail = ROOT / "agents" / "pendulum-gail.toml"
+    assert main(["train", str(gail), "--run_root", str(tmp_path), "--name", "gail", *TINY,
+                 "--wrappers.0.demos", str(demos), "--wrappers.0.batch_size", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "expert return" in out and "score (expert 1, random 0)" in out
+    summary = json.loads((tmp_path / "gail" / "summary.json").read_text())
+    assert {"expert_return", "random_return", "score"} <= set(summary)
+    assert (tmp_path / "gail" / "checkpoints" / "latest").is_file()
+    # The discriminator comes back with the agent on resume.
+    assert main(["train", "--resume", str(tmp_path / "gail"), "--total_timesteps", "384", "--no-progress"]) == 0
+    assert json.loads((tmp_path / "gail" / "summary.json").read_text())["steps"] == 384
+
+    bc = ROOT / "agents" / "pendulum-bc.toml"
+    assert main(["train", str(bc), "--run_root", str(tmp_path), "--name", "bc", "--bc.demos", str(demos),
+                 "--bc.epochs", "2", "--eval_episodes", "1", "--no-progress"]) == 0
+    assert main(["eval", str(tmp_path / "bc"), "--episodes", "1"]) == 0
+
+
+def test_gail_with_demonstrations_of_another_env_is_one_line(tmp_path, capsys):
+    hopper = gym_demos(tmp_path)
+    gail = ROOT / "agents" / "pendulum-gail.toml"
+    assert main(["train", str(gail), "--run_root", str(tmp_path), *TINY, "--wrappers.0.demos", str(hopper)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "(11,)" in err and "(3,)" in err
+
+
+def gym_demos(tmp_path):
+    """Two short random Hopper episodes, for a mismatch."""
+    import numpy as np
+
+    from rlgen.demos import record
+
+    rng = np.random.default_rng(0)
+    demos = record(lambda obs: rng.uniform(-1, 1, size=(1, 3)), "Hopper-v5", episodes=2, progress=False)
+    return demos.save(tmp_path / "hopper.npz")

@@ -27,7 +27,8 @@ from rlgen.errors import ConfigError
 from rlgen.rl.config import TrainConfig
 from rlgen.rl.rewards import HookedRolloutBuffer, reward_wrappers
 
-ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "trpo": TRPO, "sac": SAC}
+#: A behaviour-cloned policy is saved as a PPO agent, so it evaluates, records and fine-tunes like one.
+ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "trpo": TRPO, "sac": SAC, "bc": PPO}
 
 _ACTIVATIONS = {
     "tanh": torch.nn.Tanh,
@@ -79,7 +80,7 @@ def normalize(venv: VecEnv, cfg: TrainConfig, *, stats_path: Path | None = None,
     """Add ``VecNormalize`` as the recipe asks, loading saved statistics when given."""
     if not (cfg.normalize_obs or cfg.normalize_reward):
         return venv
-    gamma = getattr(cfg, cfg.algo).gamma
+    gamma = getattr(getattr(cfg, cfg.algo), "gamma", 0.99)
     if stats_path is not None and stats_path.exists():
         venv = VecNormalize.load(str(stats_path), venv)
     else:
@@ -94,7 +95,7 @@ def algo_kwargs(cfg: TrainConfig, venv: VecEnv) -> dict[str, Any]:
     """Keyword arguments of the algorithm's constructor, from the recipe."""
     pol = cfg.policy
     policy_kwargs: dict[str, Any] = {"net_arch": list(pol.net_arch), "activation_fn": _ACTIVATIONS[pol.activation]}
-    if cfg.algo == "ppo":
+    if cfg.algo in ("ppo", "bc"):
         p = cfg.ppo
         policy_kwargs.update(log_std_init=pol.log_std_init, ortho_init=pol.ortho_init)
         kw = dict(learning_rate=p.learning_rate, n_steps=p.n_steps, batch_size=p.batch_size, n_epochs=p.n_epochs,
@@ -132,6 +133,15 @@ def build_agent(cfg: TrainConfig, venv: VecEnv, *, tensorboard_log: str | None =
     cls = ALGOS[cfg.algo]
     return cls("MlpPolicy", venv, seed=cfg.seed, device=resolve_device(cfg.device), verbose=0,
                tensorboard_log=tensorboard_log, **algo_kwargs(cfg, venv))
+
+
+def save_agent(model: BaseAlgorithm, path: Path) -> None:
+    """Save an agent as a stable-baselines3 zip.
+
+    The rollout buffer's hooks are live wrapper objects, not settings: they are left out
+    and handed back by :func:`load_agent` from the environment it is given.
+    """
+    model.save(path, exclude=["rollout_buffer_kwargs"])
 
 
 def load_agent(cfg: TrainConfig, path: Path, venv: VecEnv | None = None) -> BaseAlgorithm:

@@ -112,6 +112,24 @@ class SACConfig:
     """State-dependent exploration noise."""
 
 
+@dataclass
+class BCConfig:
+    demos: str = ""
+    """Demonstration file (.npz) to clone."""
+    n_episodes: int = 0
+    """Use the first this many expert episodes (0: all)."""
+    epochs: int = 200
+    """Passes over the demonstrations."""
+    batch_size: int = 256
+    """Minibatch size."""
+    learning_rate: float = 1e-3
+    """Adam step size."""
+    ent_weight: float = 1e-3
+    """Weight of the policy's entropy, subtracted from the negative log-likelihood."""
+    l2_weight: float = 0.0
+    """Weight of the squared parameter norm added to the loss."""
+
+
 class RewardWrapperConfig(Variant):
     """A learned reward, listed in a recipe as ``[[wrappers]]`` with a ``kind``.
 
@@ -131,8 +149,8 @@ class TrainConfig:
     """Gymnasium environment id (rlgen/... for the project's own tasks)."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments passed to gymnasium.make."""
-    algo: Literal["ppo", "trpo", "sac"] = "ppo"
-    """Learning algorithm: ppo (stable-baselines3), trpo (sb3-contrib) or sac (stable-baselines3)."""
+    algo: Literal["ppo", "trpo", "sac", "bc"] = "ppo"
+    """Learning algorithm: ppo (stable-baselines3), trpo (sb3-contrib), sac (stable-baselines3) or bc (behaviour cloning from demonstrations)."""
     total_timesteps: int = 100_000
     """Environment steps to train for, summed over all environments."""
     seed: int = 0
@@ -165,6 +183,8 @@ class TrainConfig:
     """TRPO hyperparameters (used when algo = 'trpo')."""
     sac: SACConfig = field(default_factory=SACConfig)
     """SAC hyperparameters (used when algo = 'sac')."""
+    bc: BCConfig = field(default_factory=BCConfig)
+    """Behaviour cloning settings (used when algo = 'bc')."""
     wrappers: list[RewardWrapperConfig] = field(default_factory=list)
     """Learned-reward wrappers, first wraps the environment: [[wrappers]] tables with a kind."""
 
@@ -177,3 +197,5 @@ class TrainConfig:
             raise ValueError("eval_episodes must be 0 or more")
         if self.checkpoint_every <= 0:
             raise ValueError("checkpoint_every must be positive")
+        if self.algo == "bc" and not self.bc.demos:
+            raise ValueError("algo = 'bc' needs bc.demos = 'path/to/demos.npz'")

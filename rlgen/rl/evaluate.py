@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.evaluation import evaluate_policy
@@ -54,3 +55,30 @@ def evaluate(model: BaseAlgorithm, eval_env: VecEnv, *, episodes: int, determini
         "episodes": len(returns),
         "returns": returns.round(3).tolist(),
     }
+
+
+def random_return(cfg: TrainConfig, *, episodes: int) -> float:
+    """Mean return of uniformly random actions: the zero of an imitation score."""
+    env = gym.make(cfg.env_id, **cfg.env_kwargs)
+    env.action_space.seed(cfg.seed + EVAL_SEED_OFFSET)
+    total = 0.0
+    for ep in range(episodes):
+        env.reset(seed=cfg.seed + EVAL_SEED_OFFSET + ep)
+        done = False
+        while not done:
+            _, r, terminated, truncated, _ = env.step(env.action_space.sample())
+            total += float(r)
+            done = terminated or truncated
+    env.close()
+    return total / max(episodes, 1)
+
+
+def imitation_score(summary: dict, cfg: TrainConfig) -> None:
+    """Add ``random_return`` and ``score`` = (return - random) / (expert - random) to a summary
+    that has both an evaluation and an expert return; 1 is the expert, 0 is random actions."""
+    if "eval" not in summary or "expert_return" not in summary:
+        return
+    rand = random_return(cfg, episodes=cfg.eval_episodes)
+    summary["random_return"] = rand
+    gap = summary["expert_return"] - rand
+    summary["score"] = (summary["eval"]["mean_return"] - rand) / gap if gap else float("nan")

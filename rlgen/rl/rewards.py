@@ -64,6 +64,10 @@ class LearnedRewardWrapper(VecEnvWrapper):
         """Rewrite a finished rollout's rewards ``(n_steps, n_envs)`` before advantages are computed."""
         return rewards
 
+    def describe(self) -> dict[str, Any]:
+        """Figures for the run's summary (e.g. the expert's return)."""
+        return {}
+
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume this reward (networks, optimisers, buffers)."""
         return {}

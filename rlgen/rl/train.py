@@ -28,11 +28,11 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 from rlgen.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
-from rlgen.errors import CheckpointError, RlgenError
-from rlgen.rl.agents import build_agent, load_agent, make_env, normalize
+from rlgen.errors import CheckpointError, ConfigError, RlgenError
+from rlgen.rl.agents import build_agent, load_agent, make_env, normalize, save_agent
 from rlgen.rl.callbacks import EvalLog, Periodic, ProgressBar, RewardHooks, StopOnSignal
 from rlgen.rl.config import TrainConfig
-from rlgen.rl.evaluate import evaluate, find_vecnormalize, make_eval_env
+from rlgen.rl.evaluate import evaluate, find_vecnormalize, imitation_score, make_eval_env
 from rlgen.rl.rewards import reward_wrappers
 from rlgen.runs import new_run_dir, save_config, save_summary
 from rlgen.seeding import seed_everything
@@ -52,7 +52,7 @@ def save_rl_checkpoint(run_dir: Path, model: BaseAlgorithm, *, elapsed: float) -
     tmp = root / f".{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    model.save(tmp / "agent.zip")
+    save_agent(model, tmp / "agent.zip")
     venv = model.get_env()
     vecnorm = find_vecnormalize(venv)
     if vecnorm is not None:
@@ -104,6 +104,9 @@ def train(
     :param extra_wrappers: callables ``venv -> VecEnvWrapper`` applied after the recipe's
         learned rewards, for rewards built in Python rather than listed in the recipe.
     """
+    if cfg.wrappers and cfg.algo not in ("ppo", "trpo"):
+        raise ConfigError(f"learned rewards need an on-policy algorithm (ppo or trpo), not {cfg.algo}: "
+                          "their rewards change as they learn, which a replay buffer would keep stale")
     if resume and run_dir is None:
         raise RlgenError("resume needs the run directory; pass --resume RUN_DIR")
     if run_dir is None:
@@ -115,6 +118,10 @@ def train(
     seed_everything(cfg.seed)
     if cfg.torch_threads > 0:
         torch.set_num_threads(cfg.torch_threads)
+    if cfg.algo == "bc":
+        from rlgen.rl.bc import train_bc
+
+        return train_bc(cfg, run_dir, progress=progress)
 
     ckpt = latest_checkpoint(run_dir) if resume else None
     venv = make_env(cfg, run_dir=run_dir)
@@ -161,7 +168,7 @@ def train(
     if stop.received is not None:
         raise RlgenError(f"stopped at step {model.num_timesteps:,} and checkpointed; continue with: rlgen train --resume {run_dir}")
 
-    model.save(run_dir / "model.zip")
+    save_agent(model, run_dir / "model.zip")
     vecnorm = find_vecnormalize(venv)
     if vecnorm is not None:
         vecnorm.save(str(run_dir / "vecnormalize.pkl"))
@@ -176,10 +183,13 @@ def train(
         "seed": cfg.seed,
         "torch_threads": torch.get_num_threads(),
     }
+    for wrapper in reward_wrappers(venv):
+        summary.update(wrapper.describe())
     if eval_env is not None:
         result = EvalLog(run_dir / "eval.jsonl", run_eval)(model)
         model.logger.dump(model.num_timesteps)
         summary["eval"] = result
+    imitation_score(summary, cfg)
     save_summary(run_dir, summary)
     venv.close()
     if eval_env is not None:

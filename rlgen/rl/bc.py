@@ -1,0 +1,92 @@
+"""Behaviour cloning: maximum likelihood of the expert's actions under the policy.
+
+The policy is the same stable-baselines3 ``ActorCriticPolicy`` PPO would train,
+saved as a PPO agent, so ``rlgen eval``, ``rlgen demos record`` and fine-tuning
+treat it like any other run. Observations are standardised with the
+demonstrations' statistics, stored as the run's ``vecnormalize.pkl``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.logger import configure
+from stable_baselines3.common.vec_env import VecNormalize
+from tqdm.auto import tqdm
+
+from rlgen.demos.format import Demonstrations
+from rlgen.errors import NonFiniteError
+from rlgen.rl.agents import build_agent, make_env, save_agent
+from rlgen.rl.config import TrainConfig
+from rlgen.rl.evaluate import evaluate, imitation_score, make_eval_env
+from rlgen.runs import save_summary
+
+
+def train_bc(cfg: TrainConfig, run_dir: Path, *, progress: bool = True) -> dict[str, Any]:
+    """Clone ``cfg.bc.demos`` into a policy; evaluate it on the env's reward; return the summary."""
+    demos = Demonstrations.load(cfg.bc.demos).take_episodes(cfg.bc.n_episodes)
+    venv = make_env(cfg, rewards=False)
+    demos.check_spaces(venv.observation_space, venv.action_space, env_id=cfg.env_id)
+    obs = demos.obs.reshape(len(demos), -1).astype(np.float32)
+    if cfg.normalize_obs:
+        venv = VecNormalize(venv, norm_obs=True, norm_reward=False, training=False)
+        venv.obs_rms.mean = obs.mean(0).astype(np.float64)
+        venv.obs_rms.var = obs.var(0).astype(np.float64)
+        venv.obs_rms.count = float(len(obs))
+        obs = venv.normalize_obs(obs).astype(np.float32)
+    model = build_agent(cfg, venv)
+    model.set_logger(configure(str(run_dir / "tb"), ["tensorboard"]))
+    policy = model.policy
+    policy.set_training_mode(True)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.bc.learning_rate)
+    obs_t = torch.as_tensor(obs, device=policy.device)
+    acts_t = torch.as_tensor(demos.acts.reshape(len(demos), -1), device=policy.device)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    batch = min(cfg.bc.batch_size, len(obs_t))
+    steps_per_epoch = max(1, len(obs_t) // batch)
+    start = time.time()
+    step = 0
+    bar = tqdm(range(cfg.bc.epochs), unit="epoch", disable=not progress)
+    for epoch in bar:
+        order = torch.randperm(len(obs_t), generator=gen)
+        for i in range(steps_per_epoch):
+            idx = order[i * batch:(i + 1) * batch]
+            _, log_prob, entropy = policy.evaluate_actions(obs_t[idx], acts_t[idx])
+            nll = -log_prob.mean()
+            ent = entropy.mean() if entropy is not None else torch.zeros(())
+            l2 = sum(p.pow(2).sum() for p in policy.parameters())
+            loss = nll - cfg.bc.ent_weight * ent + cfg.bc.l2_weight * l2
+            if not torch.isfinite(loss):
+                raise NonFiniteError(f"behaviour cloning loss became {loss.item()} at step {step} (nll={nll.item():.4g}); "
+                                     "lower bc.learning_rate or check the demonstrations for NaN")
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            step += 1
+        model.logger.record("bc/nll", nll.item())
+        model.logger.record("bc/entropy", ent.item())
+        model.logger.dump(epoch)
+        bar.set_postfix(nll=f"{nll.item():.3f}", refresh=False)
+    bar.close()
+    policy.set_training_mode(False)
+    save_agent(model, run_dir / "model.zip")
+    if cfg.normalize_obs:
+        venv.save(str(run_dir / "vecnormalize.pkl"))
+    wall = time.time() - start
+    summary: dict[str, Any] = {
+        "run_dir": str(run_dir), "env_id": cfg.env_id, "algo": "bc", "steps": 0, "gradient_steps": step,
+        "wall_time_s": round(wall, 1), "steps_per_s": 0.0, "seed": cfg.seed,
+        "expert_return": float(demos.episode_returns.mean()), "expert_episodes_used": demos.n_episodes,
+    }
+    if cfg.eval_episodes:
+        eval_env = make_eval_env(cfg, obs_stats_from=venv)
+        summary["eval"] = evaluate(model, eval_env, episodes=cfg.eval_episodes)
+        eval_env.close()
+    imitation_score(summary, cfg)
+    save_summary(run_dir, summary)
+    venv.close()
+    return summary

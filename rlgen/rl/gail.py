@@ -1,0 +1,193 @@
+"""GAIL (Ho & Ermon 2016): a discriminator between expert and policy state-actions is the reward.
+
+:class:`GailReward` is a :class:`LearnedRewardWrapper`: at each step it scores
+the policy's ``(obs, action)`` with the discriminator and returns
+``reward_from_logits(logits, kind)`` (``-log(1 - D)`` by default, with
+``D = P(expert)``); after each rollout it takes ``updates_per_rollout`` steps of
+the core's :func:`~rlgen.core.adversarial.discriminator_step` on expert versus
+policy minibatches. The environment's reward stays in ``info['reward/env']``.
+
+The discriminator sees observations standardised with the expert's statistics,
+as in the original code; the policy sees its own ``VecNormalize`` statistics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from stable_baselines3.common.vec_env import VecEnv
+from torch import Tensor, nn
+
+from rlgen.core.adversarial import discriminator_step, reward_from_logits
+from rlgen.core.nets import mlp
+from rlgen.demos.format import Demonstrations
+from rlgen.rl.config import RewardWrapperConfig
+from rlgen.rl.rewards import LearnedRewardWrapper
+
+
+@dataclass
+class GailConfig(RewardWrapperConfig):
+    """The ``[[wrappers]] kind = "gail"`` table of a recipe."""
+
+    kind = "gail"
+
+    demos: str = ""
+    """Demonstration file (.npz written by 'rlgen demos record'), relative to the working directory."""
+    n_episodes: int = 0
+    """Use the first this many expert episodes (0: all)."""
+    subsample: int = 1
+    """Keep every k-th expert transition of each episode (the original GAIL used 20)."""
+    hidden: list[int] = field(default_factory=lambda: [100, 100])
+    """Hidden layer sizes of the discriminator."""
+    activation: Literal["tanh", "relu", "elu", "leaky_relu", "gelu", "silu"] = "tanh"
+    """Activation of the discriminator."""
+    lr: float = 3e-4
+    """Adam step size of the discriminator."""
+    batch_size: int = 256
+    """Expert and policy samples in each discriminator minibatch (each)."""
+    updates_per_rollout: int = 4
+    """Discriminator steps after each policy rollout."""
+    reward: Literal["gail", "airl", "neg_log_d"] = "gail"
+    """Reward from logits l: gail = -log(1-D) = softplus(l); airl = l; neg_log_d = log D."""
+    grad_penalty: float = 0.0
+    """Weight of a gradient penalty on interpolates between expert and policy data (0: off)."""
+    entropy_bonus: float = 0.001
+    """Weight of the discriminator's output entropy, subtracted from its loss (original: 0.001)."""
+    real_label: float = 1.0
+    """Target for expert samples; below 1 is one-sided label smoothing."""
+    normalize_obs: bool = True
+    """Standardise the discriminator's observations with the expert's mean and std."""
+
+    def validate(self) -> None:
+        if not self.demos:
+            raise ValueError("gail needs demos = 'path/to/demos.npz'")
+        if self.subsample < 1 or self.batch_size < 1 or self.updates_per_rollout < 0:
+            raise ValueError("gail subsample and batch_size must be at least 1, updates_per_rollout at least 0")
+
+    def build(self, venv: VecEnv, *, run_dir: Path | None = None, seed: int = 0) -> "GailReward":
+        return GailReward(venv, demos=Demonstrations.load(self.demos), config=self, seed=seed)
+
+
+class StateActionDiscriminator(nn.Module):
+    """``(obs, action) -> logit``, high for expert-like pairs.
+
+    :param obs_mean: observation mean to subtract (expert statistics), shape ``(obs_dim,)``.
+    :param obs_std: observation scale to divide by.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, *, hidden: list[int], activation: str,
+                 obs_mean: np.ndarray | None = None, obs_std: np.ndarray | None = None) -> None:
+        super().__init__()
+        self.net = mlp(obs_dim + act_dim, 1, hidden=hidden, activation=activation)
+        self.register_buffer("obs_mean", torch.as_tensor(obs_mean if obs_mean is not None else np.zeros(obs_dim), dtype=torch.float32))
+        self.register_buffer("obs_std", torch.as_tensor(obs_std if obs_std is not None else np.ones(obs_dim), dtype=torch.float32))
+
+    def forward(self, obs: Tensor, acts: Tensor) -> Tensor:
+        # (B, obs_dim), (B, act_dim) -> (B,)
+        assert obs.ndim == 2 and acts.ndim == 2 and obs.shape[0] == acts.shape[0], (obs.shape, acts.shape)
+        x = torch.cat([(obs - self.obs_mean) / self.obs_std, acts], dim=1)
+        return self.net(x).squeeze(-1)
+
+    @torch.no_grad()
+    def predict(self, obs: np.ndarray, acts: np.ndarray) -> np.ndarray:
+        """Logits for NumPy batches, in eval mode without gradients."""
+        was_training = self.training
+        self.eval()
+        logits = self(torch.as_tensor(obs, dtype=torch.float32), torch.as_tensor(acts, dtype=torch.float32))
+        self.train(was_training)
+        return logits.numpy()
+
+
+def bernoulli_entropy(logits: Tensor) -> Tensor:
+    """Entropy of Bernoulli(sigmoid(logits)), elementwise: softplus(l) - l * sigmoid(l)."""
+    return nn.functional.softplus(logits) - logits * torch.sigmoid(logits)
+
+
+def env_id_of(venv: VecEnv) -> str | None:
+    try:
+        return venv.get_attr("spec", indices=[0])[0].id
+    except Exception:  # an env without a spec
+        return None
+
+
+class GailReward(LearnedRewardWrapper):
+    """The GAIL reward as a ``VecEnvWrapper`` (see the module docstring)."""
+
+    def __init__(self, venv: VecEnv, *, demos: Demonstrations, config: GailConfig, seed: int = 0) -> None:
+        super().__init__(venv, name="gail", combine="replace")
+        demos.check_spaces(venv.observation_space, venv.action_space, env_id=env_id_of(venv))
+        self.config = config
+        self.expert_return = float(demos.episode_returns.mean())
+        self.expert_episodes = demos.take_episodes(config.n_episodes)
+        expert = self.expert_episodes.subsample(config.subsample)
+        self.expert_obs = torch.as_tensor(expert["obs"].reshape(len(expert["obs"]), -1), dtype=torch.float32)
+        self.expert_acts = torch.as_tensor(expert["acts"].reshape(len(expert["acts"]), -1), dtype=torch.float32)
+        mean = std = None
+        if config.normalize_obs:
+            mean = self.expert_obs.mean(0).numpy()
+            std = np.maximum(self.expert_obs.std(0).numpy(), 1e-3)  # constant features stay finite
+        torch.manual_seed(seed)
+        self.disc = StateActionDiscriminator(self.expert_obs.shape[1], self.expert_acts.shape[1],
+                                             hidden=list(config.hidden), activation=config.activation,
+                                             obs_mean=mean, obs_std=std)
+        self.optimizer = torch.optim.Adam(self.disc.parameters(), lr=config.lr)
+        self.rng = np.random.default_rng(seed)
+        self.n_updates = 0
+        self._policy_obs: list[np.ndarray] = []
+        self._policy_acts: list[np.ndarray] = []
+
+    def reward(self, obs: np.ndarray, actions: np.ndarray, next_obs: np.ndarray, dones: np.ndarray) -> np.ndarray:
+        obs = obs.reshape(len(obs), -1)
+        acts = np.asarray(actions, dtype=np.float32).reshape(len(obs), -1)
+        self._policy_obs.append(obs.astype(np.float32, copy=True))
+        self._policy_acts.append(acts.copy())
+        logits = torch.as_tensor(self.disc.predict(obs, acts))
+        return reward_from_logits(logits, self.config.reward).numpy()
+
+    def on_rollout_end(self) -> dict[str, float]:
+        if not self._policy_obs:
+            return {}
+        policy_obs = torch.as_tensor(np.concatenate(self._policy_obs))
+        policy_acts = torch.as_tensor(np.concatenate(self._policy_acts))
+        self._policy_obs.clear()
+        self._policy_acts.clear()
+        cfg = self.config
+        ent = cfg.entropy_bonus
+
+        def entropy_term(logits_real: Tensor, logits_fake: Tensor) -> Tensor:
+            return -ent * bernoulli_entropy(torch.cat([logits_real, logits_fake])).mean()
+
+        results = []
+        self.disc.train()
+        for _ in range(cfg.updates_per_rollout):
+            e = self.rng.integers(len(self.expert_obs), size=cfg.batch_size)
+            p = self.rng.integers(len(policy_obs), size=cfg.batch_size)
+            results.append(discriminator_step(
+                self.disc, self.optimizer, (self.expert_obs[e], self.expert_acts[e]), (policy_obs[p], policy_acts[p]),
+                real_label=cfg.real_label, grad_penalty=cfg.grad_penalty,
+                extra_loss=entropy_term if ent else None, step=self.n_updates,
+            ))
+            self.n_updates += 1
+        if not results:
+            return {}
+        mean = {k: float(np.mean([r[k] for r in results])) for k in results[0]}
+        return {"gail/disc_loss": mean["bce"], "gail/acc_expert": mean["acc_real"],
+                "gail/acc_policy": mean["acc_fake"], "gail/disc_updates": float(self.n_updates)}
+
+    def describe(self) -> dict[str, Any]:
+        return {"expert_return": self.expert_return, "expert_episodes_used": self.expert_episodes.n_episodes,
+                "expert_transitions_used": len(self.expert_obs)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"disc": self.disc.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "n_updates": self.n_updates, "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.disc.load_state_dict(state["disc"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.n_updates = int(state["n_updates"])
+        self.rng.bit_generator.state = state["rng"]
