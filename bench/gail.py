@@ -1,0 +1,207 @@
+"""GAIL benchmark: expert, behaviour cloning and GAIL returns on Hopper and Ant, with the
+``imitation`` library's GAIL on the same demonstrations and budget, and GAIL's throughput
+against plain TRPO measured in the same run.
+
+Usage (from the repository root)::
+
+    python bench/gail.py                                   # everything the issue asks for
+    python bench/gail.py --tasks hopper --seeds 1 --trajectories 25 --budget 1000000
+
+Every training run lives in ``bench/runs/<task>/<name>/`` and is resumable: run the same
+command again after an interruption and finished runs are skipped, unfinished ones continue
+from their last checkpoint. ``imitation``'s GAIL runs in its own virtual environment (it pins
+gymnasium 0.29 and stable-baselines3 2.2), given by ``--imitation-python``; its runs cannot
+resume, so each is redone whole if interrupted. Results go to ``bench/results/gail.json`` and
+``bench/results/gail.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rlgen.config import apply_overrides, load_recipe  # noqa: E402
+from rlgen.demos import Demonstrations  # noqa: E402
+from rlgen.rl.callbacks import read_eval_log  # noqa: E402
+from rlgen.rl.config import TrainConfig  # noqa: E402
+from rlgen.rl.train import latest_checkpoint, train  # noqa: E402
+from rlgen.runs import load_summary  # noqa: E402
+
+TASKS = {
+    "hopper": {"recipe": "agents/hopper-gail.toml", "imitation_env": "Hopper-v4"},
+    "ant": {"recipe": "agents/ant-gail.toml", "imitation_env": "Ant-v4"},
+    "humanoid": {"recipe": "agents/humanoid-gail.toml", "imitation_env": "Humanoid-v4"},
+}
+
+
+def machine() -> dict:
+    import torch
+
+    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "python": platform.python_version(), "torch": torch.__version__, "torch_threads": 1}
+
+
+def run(cfg: TrainConfig, run_dir: Path) -> dict:
+    """Train unless finished; continue from the last checkpoint when interrupted."""
+    summary = load_summary(run_dir)
+    if summary:
+        return summary
+    resume = run_dir.exists() and latest_checkpoint(run_dir) is not None
+    return train(cfg, run_dir=run_dir, resume=resume, progress=sys.stderr.isatty())
+
+
+def gail_config(task: str, *, trajectories: int, seed: int, budget: int | None) -> TrainConfig:
+    cfg = load_recipe(TrainConfig, ROOT / TASKS[task]["recipe"])
+    over = {"seed": seed, "wrappers.0.n_episodes": trajectories}
+    if budget:
+        over["total_timesteps"] = budget
+    return apply_overrides(cfg, over)
+
+
+def bc_config(gail: TrainConfig) -> TrainConfig:
+    demos, n = gail.wrappers[0].demos, gail.wrappers[0].n_episodes
+    return replace(gail, algo="bc", wrappers=[], bc=replace(gail.bc, demos=demos, n_episodes=n))
+
+
+def curve(run_dir: Path) -> list[list[float]]:
+    return [[r["step"], r["mean_return"], r["std_return"]] for r in read_eval_log(run_dir / "eval.jsonl")]
+
+
+def throughput(cfg: TrainConfig, steps: int, out: Path) -> dict:
+    """Env steps/s of plain TRPO and of TRPO+GAIL on the same task, one after the other."""
+    plain = replace(cfg, wrappers=[], eval_episodes=0, eval_every=0, total_timesteps=steps, checkpoint_every=10**9)
+    gail = replace(cfg, eval_episodes=0, eval_every=0, total_timesteps=steps, checkpoint_every=10**9)
+    result = {}
+    for name, c in (("trpo", plain), ("trpo+gail", gail), ("trpo_again", plain)):
+        run_dir = out / f"throughput-{name}"
+        if run_dir.exists():
+            import shutil
+
+            shutil.rmtree(run_dir)
+        s = train(c, run_dir=run_dir, progress=False)
+        result[name] = s["steps_per_s"]
+    # Plain TRPO is measured before and after, so drift in the machine's speed shows.
+    base = 0.5 * (result["trpo"] + result["trpo_again"])
+    result["ratio_gail_to_trpo"] = result["trpo+gail"] / base
+    result["steps"] = steps
+    return result
+
+
+def imitation_run(task: str, demos: Path, *, trajectories: int, seed: int, budget: int, python: str,
+                  out: Path) -> dict | None:
+    result_path = out / "result.json"
+    if result_path.is_file():
+        return json.loads(result_path.read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [python, str(ROOT / "bench" / "imitation_gail.py"), "--demos", str(demos), "--env",
+           TASKS[task]["imitation_env"], "--trajectories", str(trajectories), "--seed", str(seed),
+           "--steps", str(budget), "--out", str(result_path)]
+    print("running", " ".join(cmd), flush=True)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    (out / "log.txt").write_text(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        print(f"imitation's GAIL failed on {task} (see {out / 'log.txt'})", flush=True)
+        return None
+    return json.loads(result_path.read_text())
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = [t for t in results["tasks"] if results["tasks"][t].get("gail")]
+    if not tasks:
+        return
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.2), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        r = results["tasks"][task]
+        for name, run in sorted(r["gail"].items()):
+            c = np.array(run["curve"])
+            if len(c):
+                ax.plot(c[:, 0], c[:, 1], label=f"rlgen GAIL {name}")
+        for name, run in sorted(r.get("imitation", {}).items()):
+            c = np.array(run.get("curve", []))
+            if len(c):
+                ax.plot(c[:, 0], c[:, 1], "--", label=f"imitation GAIL {name}")
+        ax.axhline(r["expert_return"], color="k", lw=1, label="expert")
+        for name, run in sorted(r.get("bc", {}).items()):
+            ax.axhline(run["return"], color="gray", ls=":", lw=1)
+        ax.set_title(f"{r['env_id']}: GAIL from demonstrations (dotted: BC)")
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("evaluation return")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", nargs="+", default=["hopper", "ant"], choices=sorted(TASKS))
+    parser.add_argument("--trajectories", nargs="+", type=int, default=[25, 4, 11],
+                        help="numbers of expert trajectories; the first gets --seeds seeds, the others one")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds for the first trajectory count")
+    parser.add_argument("--budget", type=int, default=None, help="env steps per GAIL run (default: the recipe's)")
+    parser.add_argument("--throughput-steps", type=int, default=30_000, help="env steps per throughput measurement (0: skip)")
+    parser.add_argument("--imitation-python", default=str(ROOT.parent / "venv-imitation" / "bin" / "python"),
+                        help="python of a venv with the imitation library ('' to skip)")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "gail.json"))
+    args = parser.parse_args()
+
+    out_path = Path(args.out)
+    results = json.loads(out_path.read_text()) if out_path.is_file() else {"tasks": {}}
+    results.update(command="python bench/gail.py " + " ".join(sys.argv[1:]), machine=machine(),
+                   date=time.strftime("%Y-%m-%d"))
+    for task in args.tasks:
+        runs = ROOT / "bench" / "runs" / task
+        base = gail_config(task, trajectories=args.trajectories[0], seed=0, budget=args.budget)
+        demos_path = ROOT / base.wrappers[0].demos
+        demos = Demonstrations.load(demos_path)
+        r = results["tasks"].setdefault(task, {})
+        r.update(env_id=base.env_id, expert_return=float(demos.episode_returns.mean()),
+                 expert_return_std=float(demos.episode_returns.std()), demos=str(demos_path.relative_to(ROOT)),
+                 budget=base.total_timesteps)
+        plan = [(args.trajectories[0], s) for s in range(args.seeds)] + [(n, 0) for n in args.trajectories[1:]]
+        for n, seed in plan:
+            name = f"n{n}-s{seed}"
+            cfg = gail_config(task, trajectories=n, seed=seed, budget=args.budget)
+            os.chdir(ROOT)  # recipes name demonstrations relative to the repository
+            bc = run(bc_config(cfg), runs / f"bc-{name}")
+            r.setdefault("bc", {})[name] = {"return": bc["eval"]["mean_return"], "std": bc["eval"]["std_return"],
+                                            "score": bc.get("score")}
+            g = run(cfg, runs / f"gail-{name}")
+            r.setdefault("gail", {})[name] = {
+                "return": g["eval"]["mean_return"], "std": g["eval"]["std_return"], "score": g.get("score"),
+                "fraction_of_expert": g["eval"]["mean_return"] / r["expert_return"],
+                "env_steps": g["steps"], "wall_time_s": g["wall_time_s"], "steps_per_s": g["steps_per_s"],
+                "curve": curve(runs / f"gail-{name}"),
+            }
+            if args.imitation_python and Path(args.imitation_python).exists():
+                imit = imitation_run(task, demos_path, trajectories=n, seed=seed, budget=cfg.total_timesteps,
+                                     python=args.imitation_python, out=runs / f"imitation-{name}")
+                if imit is not None:
+                    r.setdefault("imitation", {})[name] = imit
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            out_path.write_text(json.dumps(results, indent=2) + "\n")
+        if args.throughput_steps:
+            r["throughput"] = throughput(base, args.throughput_steps, runs)
+        out_path.write_text(json.dumps(results, indent=2) + "\n")
+        plot(results, out_path.with_suffix(".png"))
+    print(json.dumps({t: {k: v for k, v in r.items() if k not in ("gail", "imitation")} for t, r in results["tasks"].items()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""The ``imitation`` library's GAIL on rlgen's demonstrations, for bench/gail.py.
+
+Runs inside a separate virtual environment holding ``imitation`` (which pins gymnasium 0.29
+and stable-baselines3 2.2), so it reads the demonstration file with NumPy alone and imports
+nothing from rlgen. The learner and discriminator are set to match rlgen's recipe (TRPO with
+the recipe's settings, a 2x100 tanh discriminator, the same minibatch size and updates per
+round), so the comparison is between the two GAIL implementations rather than their defaults.
+
+    venv-imitation/bin/python bench/imitation_gail.py --demos demos/hopper-v5.npz \\
+        --env Hopper-v4 --trajectories 25 --steps 2000000 --out result.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import gymnasium as gym
+import numpy as np
+import torch
+from imitation.algorithms.adversarial.gail import GAIL
+from imitation.data import types
+from imitation.rewards.reward_nets import BasicRewardNet
+from imitation.util.networks import RunningNorm
+from imitation.util.util import make_vec_env
+from sb3_contrib import TRPO
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import VecNormalize
+
+
+def load_trajectories(path: str, n: int) -> tuple[list, dict]:
+    with np.load(path, allow_pickle=False) as d:
+        meta = json.loads(str(d["meta"]))
+        lengths = d["episode_lengths"][:n] if n else d["episode_lengths"]
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        trajs = []
+        for s, l in zip(starts, lengths):
+            obs = np.concatenate([d["obs"][s:s + l], d["next_obs"][s + l - 1:s + l]])
+            trajs.append(types.TrajectoryWithRew(obs=obs, acts=d["acts"][s:s + l], infos=None,
+                                                 terminal=bool(d["terminated"][s + l - 1]), rews=d["rewards"][s:s + l]))
+    return trajs, meta
+
+
+def eval_curve(learner, train_env, eval_env, every: int, episodes: int = 5):
+    """A per-round callback for imitation's trainer: evaluate on the env's reward every ``every`` steps."""
+    curve: list[list[float]] = []
+    state = {"next": every}
+
+    def on_round(_round: int) -> None:
+        if learner.num_timesteps >= state["next"]:
+            eval_env.obs_rms = train_env.obs_rms
+            r, _ = evaluate_policy(learner, eval_env, n_eval_episodes=episodes, return_episode_rewards=True)
+            curve.append([int(learner.num_timesteps), float(np.mean(r)), float(np.std(r))])
+            while state["next"] <= learner.num_timesteps:
+                state["next"] += every
+
+    return curve, on_round
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--demos", required=True)
+    p.add_argument("--env", required=True)
+    p.add_argument("--trajectories", type=int, default=25)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, required=True)
+    p.add_argument("--n-envs", type=int, default=2)
+    p.add_argument("--n-steps", type=int, default=2048)
+    p.add_argument("--eval-every", type=int, default=100_000)
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+    torch.set_num_threads(1)
+
+    trajs, meta = load_trajectories(args.demos, args.trajectories)
+    env_kwargs = meta.get("env_kwargs", {})
+    venv = make_vec_env(args.env, n_envs=args.n_envs, rng=np.random.default_rng(args.seed),
+                        env_make_kwargs=env_kwargs)
+    venv = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=0.995)
+    learner = TRPO("MlpPolicy", venv, n_steps=args.n_steps, batch_size=256, gamma=0.995, gae_lambda=0.97,
+                   target_kl=0.01, cg_damping=0.1, cg_max_steps=15, n_critic_updates=10, learning_rate=1e-3,
+                   policy_kwargs={"net_arch": [100, 100], "activation_fn": torch.nn.Tanh}, seed=args.seed)
+    reward_net = BasicRewardNet(venv.observation_space, venv.action_space, normalize_input_layer=RunningNorm,
+                                hid_sizes=(100, 100), activation=torch.nn.Tanh)
+    trainer = GAIL(demonstrations=trajs, demo_batch_size=512, gen_replay_buffer_capacity=args.n_steps * args.n_envs,
+                   n_disc_updates_per_round=4, venv=venv, gen_algo=learner, reward_net=reward_net,
+                   allow_variable_horizon=True, disc_opt_kwargs={"lr": 3e-4})
+    eval_env = VecNormalize(make_vec_env(args.env, n_envs=1, rng=np.random.default_rng(args.seed + 10_000),
+                                         env_make_kwargs=env_kwargs), norm_obs=True, norm_reward=False, training=False)
+    curve, on_round = eval_curve(learner, venv, eval_env, args.eval_every)
+    start = time.time()
+    trainer.train(args.steps, callback=on_round)  # each round: one learner rollout + discriminator updates
+    wall = time.time() - start
+    eval_env.obs_rms = venv.obs_rms
+    returns, _ = evaluate_policy(learner, eval_env, n_eval_episodes=10, return_episode_rewards=True)
+    result = {"library": "imitation", "env": args.env, "return": float(np.mean(returns)), "std": float(np.std(returns)),
+              "env_steps": int(learner.num_timesteps), "wall_time_s": round(wall, 1),
+              "steps_per_s": round(learner.num_timesteps / wall, 1), "curve": curve}
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
