@@ -21,6 +21,7 @@ examples:
   rlgen eval runs/pendulum-ppo --episodes 20                evaluate a finished run
   rlgen demos record runs/hopper-trpo --episodes 25 --out demos/hopper.npz
   rlgen demos info demos/hopper.npz
+  rlgen plot runs/pendulum-gail runs/pendulum-ppo --out curves.png
 
 Every recipe key is an option: 'rlgen train --help' lists them.
 """
@@ -116,6 +117,16 @@ def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace, extra: list[str]) -> int:
+    from rlgen.plot import plot_runs
+
+    if extra:
+        raise SystemExit(f"rlgen plot: unrecognised arguments {' '.join(extra)}")
+    out = Path(args.out) if args.out else Path(args.run_dirs[0]) / "curves.png"
+    print(f"wrote {plot_runs([Path(d) for d in args.run_dirs], out, title=args.title)}")
+    return 0
+
+
 def cmd_demos_record(args: argparse.Namespace, extra: list[str]) -> int:
     from rlgen.demos import policy_from_run, record
 
@@ -185,6 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the mean")
     p.add_argument("--seed", type=int, default=None, help="seed of the evaluation environment")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("plot", help="learning curves of one or more runs on one PNG")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories written by 'rlgen train'")
+    p.add_argument("--out", default=None, help="PNG to write (default: RUN_DIR/curves.png of the first run)")
+    p.add_argument("--title", default=None, help="figure title")
+    p.set_defaults(func=cmd_plot)
 
     demos = sub.add_parser("demos", help="record and inspect demonstrations").add_subparsers(dest="demos_command", metavar="ACTION")
     demos.required = True

@@ -106,6 +106,13 @@ def test_demos_record_info_and_gail_and_bc_from_them(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path / "gail"), "--total_timesteps", "384", "--no-progress"]) == 0
     assert json.loads((tmp_path / "gail" / "summary.json").read_text())["steps"] == 384
 
+    png = tmp_path / "curves.png"
+    assert main(["plot", str(tmp_path / "expert"), str(tmp_path / "gail"), "--out", str(png)]) == 0
+    from PIL import Image
+
+    assert Image.open(png).size[0] > 800
+    assert main(["plot", str(tmp_path)]) == 2  # not a run directory: one-line error
+
     bc = ROOT / "agents" / "pendulum-bc.toml"
     assert main(["train", str(bc), "--run_root", str(tmp_path), "--name", "bc", "--bc.demos", str(demos),
                  "--bc.epochs", "2", "--eval_episodes", "1", "--no-progress"]) == 0
