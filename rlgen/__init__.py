@@ -5,6 +5,7 @@ Entry points: ``rlgen.rl.train.train`` (agents from recipes), ``rlgen.rl.rewards
 and the ``rlgen`` command line.
 """
 
+import rlgen.envs  # noqa: F401  (registers the rlgen/ sparse-reward tasks with gymnasium)
 from rlgen.errors import CheckpointError, ConfigError, NonFiniteError, RlgenError
 
 __version__ = "0.1.0"
