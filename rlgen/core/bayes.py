@@ -140,13 +140,20 @@ class BayesianLinear(nn.Module):
     def bias_sigma(self) -> Tensor:
         return F.softplus(self.bias_rho)
 
-    def forward(self, x: Tensor, sample: bool = True) -> Tensor:
-        """``(..., in) -> (..., out)``; ``sample=False`` uses the posterior means."""
+    def forward(self, x: Tensor, sample: bool = True, noise: Tensor | None = None) -> Tensor:
+        """``(..., in) -> (..., out)``; ``sample=False`` uses the posterior means.
+
+        :param noise: standard-normal draws shaped like the output (or broadcasting
+            to it) used instead of fresh ones. Fixing the noise makes the sampled
+            output a deterministic function of the parameters, so one draw can be
+            differentiated, repeated or shared with a reference computation.
+        """
         mean = F.linear(x, self.weight_mu, self.bias_mu)
         if not sample:
             return mean
         var = F.linear(x.pow(2), self.weight_sigma.pow(2), self.bias_sigma.pow(2))
-        return mean + var.sqrt() * torch.randn_like(mean)
+        eps = torch.randn_like(mean) if noise is None else noise
+        return mean + var.sqrt() * eps
 
     def kl(self) -> Tensor:
         """``KL(q || prior)`` summed over all weights and biases (a scalar)."""
@@ -198,11 +205,25 @@ class BayesianMLP(nn.Module):
         )
         self.acts = nn.ModuleList(make_activation(activation) for _ in hidden)
 
-    def forward(self, x: Tensor, sample: bool = True) -> Tensor:
-        """``(..., in_dim) -> (..., out_dim)``; one noise draw per row when ``sample``."""
-        for layer, act in zip(self.layers[:-1], self.acts):
-            x = act(layer(x, sample=sample))
-        return self.layers[-1](x, sample=sample)
+    def forward(
+        self, x: Tensor, sample: bool = True, noise: Sequence[Tensor] | None = None
+    ) -> Tensor:
+        """``(..., in_dim) -> (..., out_dim)``; one noise draw per row when ``sample``.
+
+        :param noise: one standard-normal tensor per layer, shaped like that
+            layer's output ``(..., out_features)``, used instead of fresh draws
+            (see :meth:`BayesianLinear.forward`).
+        """
+        if noise is not None and len(noise) != len(self.layers):
+            raise ValueError(f"need {len(self.layers)} noise tensors, got {len(noise)}")
+        eps: Sequence[Tensor | None] = [None] * len(self.layers) if noise is None else noise
+        for layer, act, e in zip(self.layers[:-1], self.acts, eps):
+            x = act(layer(x, sample=sample, noise=e))
+        return self.layers[-1](x, sample=sample, noise=eps[-1])
+
+    def noise_shapes(self) -> list[int]:
+        """Output width of each layer: the trailing size of each ``noise`` tensor."""
+        return [layer.out_features for layer in self.layers]
 
     def kl(self) -> Tensor:
         """``KL(q || prior)`` summed over layers."""

@@ -25,7 +25,7 @@ from sb3_contrib import TRPO
 
 from rlgen.errors import ConfigError
 from rlgen.rl.config import TrainConfig
-from rlgen.rl.rewards import HookedRolloutBuffer, reward_wrappers
+from rlgen.rl.rewards import hooked_buffer_kwargs, reward_wrappers
 
 #: A behaviour-cloned policy is saved as a PPO agent, so it evaluates, records and fine-tunes like one.
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "trpo": TRPO, "sac": SAC, "bc": PPO}
@@ -122,9 +122,8 @@ def algo_kwargs(cfg: TrainConfig, venv: VecEnv) -> dict[str, Any]:
         kw = dict(learning_rate=p.learning_rate, buffer_size=p.buffer_size, learning_starts=p.learning_starts,
                   batch_size=p.batch_size, tau=p.tau, gamma=p.gamma, train_freq=p.train_freq,
                   gradient_steps=p.gradient_steps, ent_coef=ent, use_sde=p.use_sde)
-    hooks = reward_wrappers(venv)
-    if hooks and cfg.algo in ("ppo", "trpo"):
-        kw.update(rollout_buffer_class=HookedRolloutBuffer, rollout_buffer_kwargs={"hooks": hooks})
+    if reward_wrappers(venv) and cfg.algo in ("ppo", "trpo"):
+        kw.update(hooked_buffer_kwargs(venv))
     return dict(kw, policy_kwargs=policy_kwargs)
 
 
@@ -151,10 +150,8 @@ def load_agent(cfg: TrainConfig, path: Path, venv: VecEnv | None = None) -> Base
     if not path.is_file():
         raise CheckpointError(f"no saved agent at {path}; train one first or pass another run directory")
     custom = {}
-    if venv is not None and cfg.algo in ("ppo", "trpo"):
-        hooks = reward_wrappers(venv)
-        if hooks:
-            custom = {"rollout_buffer_class": HookedRolloutBuffer, "rollout_buffer_kwargs": {"hooks": hooks}}
+    if venv is not None and cfg.algo in ("ppo", "trpo") and reward_wrappers(venv):
+        custom = hooked_buffer_kwargs(venv)
     try:
         return ALGOS[cfg.algo].load(str(path), env=venv, device=resolve_device(cfg.device), custom_objects=custom)
     except Exception as e:

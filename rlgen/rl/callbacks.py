@@ -58,14 +58,14 @@ class ProgressBar(BaseCallback):
 
 
 class RewardHooks(BaseCallback):
-    """Lets learned rewards learn after each rollout and logs every reward term under ``reward/``."""
+    """Logs every learned reward's terms (``reward/``) and learning figures after each rollout."""
 
     def _on_step(self) -> bool:
         return True
 
     def _on_rollout_end(self) -> None:
         for wrapper in reward_wrappers(self.model.get_env()):
-            for key, value in {**wrapper.on_rollout_end(), **wrapper.reward_stats()}.items():
+            for key, value in {**wrapper.rollout_stats(), **wrapper.reward_stats()}.items():
                 self.logger.record(key, value)
 
 

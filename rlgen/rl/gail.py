@@ -3,7 +3,7 @@
 :class:`GailReward` is a :class:`LearnedRewardWrapper`: at each step it scores
 the policy's ``(obs, action)`` with the discriminator and returns
 ``reward_from_logits(logits, kind)`` (``-log(1 - D)`` by default, with
-``D = P(expert)``); after each rollout it takes ``updates_per_rollout`` steps of
+``D = P(expert)``); after each rollout (in ``process_rollout``) it takes ``updates_per_rollout`` steps of
 the core's :func:`~rlgen.core.adversarial.discriminator_step` on expert versus
 policy minibatches. The environment's reward stays in ``info['reward/env']``.
 
@@ -139,6 +139,7 @@ class GailReward(LearnedRewardWrapper):
         self.n_updates = 0
         self._policy_obs: list[np.ndarray] = []
         self._policy_acts: list[np.ndarray] = []
+        self._stats: dict[str, float] = {}
 
     def reward(self, obs: np.ndarray, actions: np.ndarray, next_obs: np.ndarray, dones: np.ndarray) -> np.ndarray:
         obs = obs.reshape(len(obs), -1)
@@ -148,7 +149,16 @@ class GailReward(LearnedRewardWrapper):
         logits = torch.as_tensor(self.disc.predict(obs, acts))
         return reward_from_logits(logits, self.config.reward).numpy()
 
-    def on_rollout_end(self) -> dict[str, float]:
+    def process_rollout(self, rewards: np.ndarray) -> np.ndarray:
+        """The rewards were the discriminator's at step time; now train it on this rollout."""
+        self._stats = self.update_discriminator()
+        return rewards
+
+    def rollout_stats(self) -> dict[str, float]:
+        return self._stats
+
+    def update_discriminator(self) -> dict[str, float]:
+        """``updates_per_rollout`` steps on expert vs the policy's transitions since the last call."""
         if not self._policy_obs:
             return {}
         policy_obs = torch.as_tensor(np.concatenate(self._policy_obs))

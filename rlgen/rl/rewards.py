@@ -6,15 +6,16 @@ the reward, and keeps each term in ``info`` under ``reward/<name>``; the
 innermost wrapper also keeps the environment's own reward as ``reward/env``.
 Wrappers stack: the outer one sees the inner one's reward as its input.
 
-Two hooks let a wrapper learn from the agent's data:
+A wrapper learns from the agent's data in :meth:`LearnedRewardWrapper.process_rollout`,
+called on the whole rollout's rewards *before* advantages are computed: it may
+rewrite them (VIME adds its median-normalised bonus) and then learn (GAIL updates
+its discriminator, VIME its dynamics model). stable-baselines3 computes
+advantages before ``callback.on_rollout_end()`` fires, so this cannot live in a
+callback; :class:`HookedRolloutBuffer` is the ``rollout_buffer_class`` that calls
+it, and :func:`hooked_buffer_kwargs` gives the keyword arguments that install it
+in an unmodified PPO or TRPO::
 
-* :meth:`LearnedRewardWrapper.on_rollout_end`, called after each rollout
-  (GAIL updates its discriminator there, VIME its dynamics model);
-* :meth:`LearnedRewardWrapper.process_rollout`, called on the whole rollout's
-  rewards *before* advantages are computed. stable-baselines3 computes
-  advantages before ``callback.on_rollout_end()`` fires, so batch-level
-  reward processing (VIME's median normalisation) cannot live in a callback;
-  :class:`HookedRolloutBuffer` is the ``rollout_buffer_class`` that calls it.
+    model = PPO("MlpPolicy", venv, **hooked_buffer_kwargs(venv))
 """
 
 from __future__ import annotations
@@ -56,13 +57,14 @@ class LearnedRewardWrapper(VecEnvWrapper):
         """The learned reward of a batch of transitions, shape ``(n_envs,)``."""
         raise NotImplementedError
 
-    def on_rollout_end(self) -> dict[str, float]:
-        """Learn from what was seen since the last call; return figures to log."""
-        return {}
-
     def process_rollout(self, rewards: np.ndarray) -> np.ndarray:
-        """Rewrite a finished rollout's rewards ``(n_steps, n_envs)`` before advantages are computed."""
+        """Called with a finished rollout's rewards ``(n_steps, n_envs)`` before advantages are
+        computed: return them, rewritten if need be, and learn from the rollout."""
         return rewards
+
+    def rollout_stats(self) -> dict[str, float]:
+        """Figures about the last rollout's learning, to log (e.g. ``gail/disc_loss``)."""
+        return {}
 
     def describe(self) -> dict[str, Any]:
         """Figures for the run's summary (e.g. the expert's return)."""
@@ -124,6 +126,11 @@ def terminal_aware_next_obs(obs: np.ndarray, dones: np.ndarray, infos: list[dict
         if terminal is not None:
             next_obs[i] = terminal
     return next_obs
+
+
+def hooked_buffer_kwargs(venv: VecEnv) -> dict[str, Any]:
+    """Keyword arguments for PPO/TRPO that let the learned rewards in ``venv`` see each rollout."""
+    return {"rollout_buffer_class": HookedRolloutBuffer, "rollout_buffer_kwargs": {"hooks": reward_wrappers(venv)}}
 
 
 def reward_wrappers(venv: VecEnv) -> list[LearnedRewardWrapper]:

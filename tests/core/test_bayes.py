@@ -192,3 +192,24 @@ def test_per_sample_gradients_with_functional_call():
     assert kl_between(updated, params).item() > 0
     with pytest.raises(ValueError):
         kl_between({"weight": torch.zeros(1)}, {})
+
+
+def test_fixed_noise_reproduces_the_sample():
+    torch.manual_seed(0)
+    layer = BayesianLinear(3, 2).double()
+    _set_params(layer, seed=4)
+    x = torch.randn(5, 3, dtype=torch.float64)
+    eps = torch.randn(5, 2, dtype=torch.float64)
+    var = torch.nn.functional.linear(x**2, layer.weight_sigma**2, layer.bias_sigma**2)
+    torch.testing.assert_close(layer(x, noise=eps), layer(x, sample=False) + var.sqrt() * eps)
+    zero = torch.zeros(5, 2, dtype=torch.float64)
+    torch.testing.assert_close(layer(x, noise=zero), layer(x, sample=False))
+
+    net = BayesianMLP(3, 2, hidden=(4,)).double()
+    assert net.noise_shapes() == [4, 2]
+    noise = [torch.randn(5, n, dtype=torch.float64) for n in net.noise_shapes()]
+    torch.testing.assert_close(net(x, noise=noise), net(x, noise=noise))
+    zeros = [torch.zeros_like(n) for n in noise]
+    torch.testing.assert_close(net(x, noise=zeros), net(x, sample=False))
+    with pytest.raises(ValueError):
+        net(x, noise=noise[:1])

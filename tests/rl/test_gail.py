@@ -38,7 +38,7 @@ def test_discriminator_separates_expert_from_random_policy(expert):
     for _ in range(30):  # rounds of random-policy rollouts, each followed by discriminator updates
         for _ in range(64):
             venv.step(rng.uniform(-2, 2, size=(2, 1)).astype(np.float32))
-        stats = venv.on_rollout_end()
+        stats = venv.update_discriminator()
     # Fresh data: held-out expert episodes and new random transitions.
     held_out = record(swing, "Pendulum-v1", episodes=1, seed=100, progress=False)
     random_obs = held_out.obs
@@ -101,7 +101,7 @@ def test_state_round_trip(expert):
     a.reset()
     for _ in range(8):
         a.step(np.zeros((2, 1), dtype=np.float32))
-    a.on_rollout_end()
+    a.update_discriminator()
     b = gail(expert, updates_per_rollout=2)
     b.load_state_dict(a.state_dict())
     obs, acts = np.random.default_rng(0).normal(size=(5, 3)), np.zeros((5, 1))

@@ -1,0 +1,153 @@
+"""VIME (Houthooft et al. 2016): information gain about a Bayesian dynamics model as an exploration bonus.
+
+:class:`VimeReward` is a :class:`LearnedRewardWrapper` that *adds*
+``eta * IG(s) / mean(recent medians of IG)`` to the incoming reward, where
+``IG(s)`` is the second-order information gain of transition ``s`` about the
+dynamics posterior (:func:`rlgen.vime.info_gain.info_gain_second_order`,
+one batched call per rollout). The bonus needs the whole rollout (its median)
+and must reach the advantages, so it is added in :meth:`process_rollout`, which
+stable-baselines3 calls through :class:`~rlgen.rl.rewards.HookedRolloutBuffer`
+before computing them; the step-time reward passes through unchanged. After
+each rollout the transitions join a replay pool and the model takes
+``updates_per_rollout`` ELBO steps on it, as in the original code.
+
+Use it with ``normalize_reward = false``: ``VecNormalize`` would rescale the
+environment reward at step time, before the bonus is added, mixing two scales.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.vec_env import VecEnv
+
+from rlgen.rl.config import RewardWrapperConfig
+from rlgen.rl.rewards import LearnedRewardWrapper
+from rlgen.vime.dynamics import BayesianDynamics, ReplayPool, train_dynamics
+from rlgen.vime.info_gain import info_gain_second_order
+
+
+@dataclass
+class VimeConfig(RewardWrapperConfig):
+    """The ``[[wrappers]] kind = "vime"`` table of a recipe (defaults: the original code's)."""
+
+    kind = "vime"
+
+    eta: float = 1e-4
+    """Weight of the normalised information gain added to the reward."""
+    hidden: list[int] = field(default_factory=lambda: [32])
+    """Hidden layer sizes of the Bayesian dynamics model (ReLU)."""
+    prior_sigma: float = 0.5
+    """Standard deviation of the weights' Gaussian prior."""
+    likelihood_sigma: float = 5.0
+    """Standard deviation of the Gaussian likelihood of the (normalised) next-state change."""
+    lr: float = 1e-4
+    """Adam step size of the dynamics model."""
+    updates_per_rollout: int = 500
+    """ELBO steps of the dynamics model after each rollout."""
+    batch_size: int = 10
+    """Transitions per ELBO step, drawn from the replay pool."""
+    pool_size: int = 1_000_000
+    """Replay pool capacity in transitions."""
+    min_pool_size: int = 500
+    """Transitions in the pool before the model starts training."""
+    step_size: float = 0.01
+    """Lambda: the step of the hypothetical update whose KL is the information gain."""
+    n_samples: int = 10
+    """Noise draws per transition when estimating the expected log-likelihood."""
+    median_window: int = 10
+    """Normalise by the mean of the last this many rollouts' median information gain."""
+    chunk_size: int = 0
+    """Transitions per vectorised information-gain chunk, to bound memory (0: the whole rollout)."""
+
+    def validate(self) -> None:
+        if self.eta < 0 or self.step_size <= 0 or self.median_window < 1:
+            raise ValueError("vime eta must be >= 0, step_size > 0 and median_window >= 1")
+
+    def build(self, venv: VecEnv, *, run_dir: Path | None = None, seed: int = 0) -> "VimeReward":
+        return VimeReward(venv, config=self, seed=seed)
+
+
+class VimeReward(LearnedRewardWrapper):
+    """The VIME exploration bonus as a ``VecEnvWrapper`` (see the module docstring)."""
+
+    def __init__(self, venv: VecEnv, *, config: VimeConfig, seed: int = 0) -> None:
+        super().__init__(venv, name="vime", combine="add")
+        obs_dim = int(np.prod(venv.observation_space.shape))
+        act_dim = int(np.prod(venv.action_space.shape))
+        self.config = config
+        torch.manual_seed(seed)
+        self.model = BayesianDynamics(obs_dim, act_dim, hidden=tuple(config.hidden), prior_sigma=config.prior_sigma,
+                                      likelihood_sigma=config.likelihood_sigma)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.pool = ReplayPool(config.pool_size)
+        self.rng = np.random.default_rng(seed)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.medians: deque[float] = deque(maxlen=config.median_window)
+        self._rollout: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._stats: dict[str, float] = {}
+
+    def reward(self, obs: np.ndarray, actions: np.ndarray, next_obs: np.ndarray, dones: np.ndarray) -> np.ndarray:
+        n = len(obs)
+        self._rollout.append((obs.reshape(n, -1).astype(np.float32), np.asarray(actions, np.float32).reshape(n, -1),
+                              next_obs.reshape(n, -1).astype(np.float32)))
+        return np.zeros(n, dtype=np.float32)  # the bonus is added to the whole rollout in process_rollout
+
+    def info_gain(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
+        """Information gain of each transition about the current posterior, ``(B,)``."""
+        return info_gain_second_order(
+            self.model, obs, acts, next_obs, step_size=self.config.step_size, n_samples=self.config.n_samples,
+            generator=self.generator, chunk_size=self.config.chunk_size or None,
+        ).cpu().numpy()
+
+    def process_rollout(self, rewards: np.ndarray) -> np.ndarray:
+        n_steps, n_envs = rewards.shape
+        steps = self._rollout[-n_steps:]  # a rollout cut short by a signal leaves extra steps behind
+        self._rollout = []
+        if len(steps) != n_steps:
+            raise RuntimeError(f"VIME saw {len(steps)} steps but the rollout has {n_steps}; "
+                               "the wrapper must sit below the agent with no other step-dropping wrapper between")
+        obs, acts, nxt = (np.concatenate([s[i] for s in steps]) for i in range(3))  # (T * n_envs, D), step-major
+        gain = self.info_gain(obs, acts, nxt).reshape(n_steps, n_envs)
+        # Median normalisation (original code): divide by the mean of recent rollouts' medians.
+        self.medians.append(float(np.median(gain)))
+        scale = float(np.mean(self.medians))
+        bonus = self.config.eta * gain / scale if scale > 0 else np.zeros_like(gain)
+        self._sums[self.name] += float(bonus.mean()) * n_steps  # so reward/vime logs the real bonus
+        self._stats = {"vime/info_gain_median": self.medians[-1], "vime/info_gain_max": float(gain.max()),
+                       "vime/bonus_mean": float(bonus.mean())}
+        self.learn(obs, acts, nxt)
+        return rewards + bonus.astype(np.float32)
+
+    def rollout_stats(self) -> dict[str, float]:
+        return self._stats
+
+    def learn(self, obs: np.ndarray, acts: np.ndarray, nxt: np.ndarray) -> None:
+        """Add the rollout to the pool and train the dynamics model on the pool."""
+        self.pool.add(obs, acts, nxt)
+        self.model.update_normalization(obs, acts, nxt - obs)
+        stats = self._stats
+        if len(self.pool) >= self.config.min_pool_size and self.config.updates_per_rollout:
+            result = train_dynamics(self.model, self.pool, self.optimizer, n_updates=self.config.updates_per_rollout,
+                                    batch_size=self.config.batch_size, rng=self.rng, n_samples=self.config.n_samples)
+            stats.update({"vime/dynamics_loss": result["loss"], "vime/dynamics_nll": result["nll"],
+                          "vime/dynamics_kl": result["kl"]})
+        stats["vime/pool_size"] = float(len(self.pool))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "pool": self.pool.state_dict(), "medians": list(self.medians), "rng": self.rng.bit_generator.state,
+                "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.pool.load_state_dict(state["pool"])
+        self.medians = deque(state["medians"], maxlen=self.config.median_window)
+        self.rng.bit_generator.state = state["rng"]
+        self.generator.set_state(state["generator"])
