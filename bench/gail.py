@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -29,37 +28,17 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import ROOT, eval_curve, machine, run, throughput
 
-from rlgen.config import apply_overrides, load_recipe  # noqa: E402
-from rlgen.demos import Demonstrations  # noqa: E402
-from rlgen.rl.callbacks import read_eval_log  # noqa: E402
-from rlgen.rl.config import TrainConfig  # noqa: E402
-from rlgen.rl.train import latest_checkpoint, train  # noqa: E402
-from rlgen.runs import load_summary  # noqa: E402
+from rlgen.config import apply_overrides, load_recipe
+from rlgen.demos import Demonstrations
+from rlgen.rl.config import TrainConfig
 
 TASKS = {
     "hopper": {"recipe": "agents/hopper-gail.toml", "imitation_env": "Hopper-v4"},
     "ant": {"recipe": "agents/ant-gail.toml", "imitation_env": "Ant-v4"},
     "humanoid": {"recipe": "agents/humanoid-gail.toml", "imitation_env": "Humanoid-v4"},
 }
-
-
-def machine() -> dict:
-    import torch
-
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "python": platform.python_version(), "torch": torch.__version__, "torch_threads": 1}
-
-
-def run(cfg: TrainConfig, run_dir: Path) -> dict:
-    """Train unless finished; continue from the last checkpoint when interrupted."""
-    summary = load_summary(run_dir)
-    if summary:
-        return summary
-    resume = run_dir.exists() and latest_checkpoint(run_dir) is not None
-    return train(cfg, run_dir=run_dir, resume=resume, progress=sys.stderr.isatty())
 
 
 def gail_config(task: str, *, trajectories: int, seed: int, budget: int | None) -> TrainConfig:
@@ -73,30 +52,6 @@ def gail_config(task: str, *, trajectories: int, seed: int, budget: int | None) 
 def bc_config(gail: TrainConfig) -> TrainConfig:
     demos, n = gail.wrappers[0].demos, gail.wrappers[0].n_episodes
     return replace(gail, algo="bc", wrappers=[], bc=replace(gail.bc, demos=demos, n_episodes=n))
-
-
-def curve(run_dir: Path) -> list[list[float]]:
-    return [[r["step"], r["mean_return"], r["std_return"]] for r in read_eval_log(run_dir / "eval.jsonl")]
-
-
-def throughput(cfg: TrainConfig, steps: int, out: Path) -> dict:
-    """Env steps/s of plain TRPO and of TRPO+GAIL on the same task, one after the other."""
-    plain = replace(cfg, wrappers=[], eval_episodes=0, eval_every=0, total_timesteps=steps, checkpoint_every=10**9)
-    gail = replace(cfg, eval_episodes=0, eval_every=0, total_timesteps=steps, checkpoint_every=10**9)
-    result = {}
-    for name, c in (("trpo", plain), ("trpo+gail", gail), ("trpo_again", plain)):
-        run_dir = out / f"throughput-{name}"
-        if run_dir.exists():
-            import shutil
-
-            shutil.rmtree(run_dir)
-        s = train(c, run_dir=run_dir, progress=False)
-        result[name] = s["steps_per_s"]
-    # Plain TRPO is measured before and after, so drift in the machine's speed shows.
-    base = 0.5 * (result["trpo"] + result["trpo_again"])
-    result["ratio_gail_to_trpo"] = result["trpo+gail"] / base
-    result["steps"] = steps
-    return result
 
 
 def imitation_run(task: str, demos: Path, *, trajectories: int, seed: int, budget: int, python: str,
@@ -187,7 +142,7 @@ def main() -> None:
                 "return": g["eval"]["mean_return"], "std": g["eval"]["std_return"], "score": g.get("score"),
                 "fraction_of_expert": g["eval"]["mean_return"] / r["expert_return"],
                 "env_steps": g["steps"], "wall_time_s": g["wall_time_s"], "steps_per_s": g["steps_per_s"],
-                "curve": curve(runs / f"gail-{name}"),
+                "curve": eval_curve(runs / f"gail-{name}"),
             }
             if args.imitation_python and Path(args.imitation_python).exists():
                 imit = imitation_run(task, demos_path, trajectories=n, seed=seed, budget=cfg.total_timesteps,
@@ -197,7 +152,8 @@ def main() -> None:
             out_path.parent.mkdir(parents=True, exist_ok=True)
             out_path.write_text(json.dumps(results, indent=2) + "\n")
         if args.throughput_steps:
-            r["throughput"] = throughput(base, args.throughput_steps, runs)
+            r["throughput"] = throughput({"trpo": replace(base, wrappers=[]), "trpo+gail": base},
+                                         args.throughput_steps, runs, baseline="trpo")
         out_path.write_text(json.dumps(results, indent=2) + "\n")
         plot(results, out_path.with_suffix(".png"))
     print(json.dumps({t: {k: v for k, v in r.items() if k not in ("gail", "imitation")} for t, r in results["tasks"].items()}, indent=2))

@@ -1,0 +1,63 @@
+"""What the benchmark scripts share: the machine's description, resumable runs, curves."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from rlgen.plot import read_scalars  # noqa: E402
+from rlgen.rl.callbacks import read_eval_log  # noqa: E402
+from rlgen.rl.config import TrainConfig  # noqa: E402
+from rlgen.rl.train import latest_checkpoint, train  # noqa: E402
+from rlgen.runs import load_summary  # noqa: E402
+
+
+def machine() -> dict:
+    import torch
+
+    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "python": platform.python_version(), "torch": torch.__version__, "torch_threads": 1}
+
+
+def run(cfg: TrainConfig, run_dir: Path) -> dict:
+    """Train unless finished; continue from the last checkpoint when interrupted."""
+    summary = load_summary(run_dir)
+    if summary:
+        return summary
+    resume = run_dir.exists() and latest_checkpoint(run_dir) is not None
+    return train(cfg, run_dir=run_dir, resume=resume, progress=sys.stderr.isatty())
+
+
+def eval_curve(run_dir: Path) -> list[list[float]]:
+    """``[step, mean, std]`` of each evaluation of a run."""
+    return [[r["step"], r["mean_return"], r["std_return"]] for r in read_eval_log(run_dir / "eval.jsonl")]
+
+
+def train_curve(run_dir: Path, tag: str = "rollout/ep_rew_mean") -> list[list[float]]:
+    """``[step, value]`` of a TensorBoard scalar (by default the env's training episode return)."""
+    scalars = read_scalars(run_dir)
+    return scalars[tag].tolist() if tag in scalars else []
+
+
+def throughput(configs: dict[str, TrainConfig], steps: int, out: Path, *, baseline: str) -> dict:
+    """Env steps/s of each config, run one after another, with the baseline measured before and after
+    so drift in the machine's speed shows; ratios are against the baseline's mean."""
+    import shutil
+    from dataclasses import replace
+
+    order = [baseline] + [k for k in configs if k != baseline] + [baseline]
+    result: dict = {"steps": steps, "runs": {}}
+    for i, name in enumerate(order):
+        cfg = replace(configs[name], eval_episodes=0, eval_every=0, total_timesteps=steps, checkpoint_every=10**9)
+        run_dir = out / f"throughput-{i}-{name}"
+        shutil.rmtree(run_dir, ignore_errors=True)
+        result["runs"].setdefault(name, []).append(train(cfg, run_dir=run_dir, progress=False)["steps_per_s"])
+    base = sum(result["runs"][baseline]) / len(result["runs"][baseline])
+    result["ratio_to_" + baseline] = {k: v[0] / base for k, v in result["runs"].items() if k != baseline}
+    return result

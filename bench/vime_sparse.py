@@ -1,0 +1,110 @@
+"""VIME benchmark: TRPO against TRPO+VIME on the sparse-reward tasks, several seeds each, and the
+throughput of TRPO+VIME relative to plain TRPO measured in the same run.
+
+Usage (from the repository root)::
+
+    python bench/vime_sparse.py                                  # all tasks, 3 seeds, recipe budgets
+    python bench/vime_sparse.py --tasks mountaincar halfcheetah --seeds 3 --budget 300000
+
+A seed "solves" a task when its final deterministic evaluation has a positive mean return (the
+sparse reward was reached; on SwimmerGather, more apples than bombs). Every run lives in
+``bench/runs/vime/<task>/<method>-s<seed>/`` and resumes after an interruption: run the same
+command again. Results go to ``bench/results/vime_sparse.json`` and ``bench/results/vime_sparse.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common import ROOT, eval_curve, machine, run, throughput, train_curve
+
+from rlgen.config import apply_overrides, load_recipe
+from rlgen.rl.config import TrainConfig
+
+TASKS = ["mountaincar", "cartpole-swingup", "halfcheetah", "double-pendulum", "swimmer-gather"]
+METHODS = ["trpo", "vime"]
+
+
+def config(task: str, method: str, *, seed: int, budget: int | None) -> TrainConfig:
+    cfg = load_recipe(TrainConfig, ROOT / "agents" / f"sparse-{task}-{method}.toml")
+    return apply_overrides(cfg, {"seed": seed, **({"total_timesteps": budget} if budget else {})})
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = [t for t in results["tasks"] if results["tasks"][t].get("runs")]
+    if not tasks:
+        return
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.6 * len(tasks), 3.8), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for method, colour in zip(METHODS, ("tab:gray", "tab:red")):
+            for i, (seed, r) in enumerate(sorted(results["tasks"][task]["runs"].get(method, {}).items())):
+                c = np.array(r["train_curve"])
+                if len(c):
+                    ax.plot(c[:, 0], c[:, 1], color=colour, alpha=0.8, label=("TRPO+VIME" if method == "vime" else "TRPO") if i == 0 else None)
+        ax.set_title(results["tasks"][task]["env_id"], fontsize=10)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("training episode return")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("Sparse rewards: TRPO vs TRPO+VIME (one line per seed)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", nargs="+", default=TASKS, choices=TASKS)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--budget", type=int, default=None, help="env steps per run (default: the recipe's)")
+    parser.add_argument("--throughput-steps", type=int, default=20_000,
+                        help="env steps per throughput measurement on SparseHalfCheetah (0: skip)")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "vime_sparse.json"))
+    args = parser.parse_args()
+
+    out_path = Path(args.out)
+    results = json.loads(out_path.read_text()) if out_path.is_file() else {"tasks": {}}
+    results.update(command="python bench/vime_sparse.py " + " ".join(sys.argv[1:]), machine=machine(),
+                   date=time.strftime("%Y-%m-%d"))
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    for task in args.tasks:
+        entry = results["tasks"].setdefault(task, {"runs": {}})
+        for seed in range(args.seeds):
+            for method in METHODS:
+                cfg = config(task, method, seed=seed, budget=args.budget)
+                run_dir = ROOT / "bench" / "runs" / "vime" / task / f"{method}-s{seed}"
+                s = run(cfg, run_dir)
+                entry["env_id"] = cfg.env_id
+                entry["runs"].setdefault(method, {})[str(seed)] = {
+                    "final_return": s["eval"]["mean_return"], "final_std": s["eval"]["std_return"],
+                    "solved": s["eval"]["mean_return"] > 0, "env_steps": s["steps"], "wall_time_s": s["wall_time_s"],
+                    "steps_per_s": s["steps_per_s"], "eval_curve": eval_curve(run_dir), "train_curve": train_curve(run_dir),
+                }
+                out_path.write_text(json.dumps(results, indent=2) + "\n")
+        entry["solved_seeds"] = {m: sum(r["solved"] for r in entry["runs"].get(m, {}).values()) for m in METHODS}
+        out_path.write_text(json.dumps(results, indent=2) + "\n")
+        plot(results, out_path.with_suffix(".png"))
+    if args.throughput_steps:
+        base = config("halfcheetah", "trpo", seed=0, budget=None)
+        vime = config("halfcheetah", "vime", seed=0, budget=None)
+        results["throughput"] = throughput({"trpo": base, "trpo+vime": vime}, args.throughput_steps,
+                                           ROOT / "bench" / "runs" / "vime", baseline="trpo")
+        results["throughput"]["env_id"] = base.env_id
+        out_path.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps({t: {k: v for k, v in e.items() if k != "runs"} for t, e in results["tasks"].items()}, indent=2))
+    if "throughput" in results:
+        print(json.dumps(results["throughput"], indent=2))
+
+
+if __name__ == "__main__":
+    main()
