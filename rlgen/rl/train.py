@@ -28,7 +28,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 from rlgen.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
-from rlgen.errors import CheckpointError, ConfigError, RlgenError
+from rlgen.errors import CheckpointError, ConfigError, NonFiniteError, RlgenError
 from rlgen.rl.agents import build_agent, load_agent, make_env, normalize, save_agent
 from rlgen.rl.callbacks import EvalLog, Periodic, ProgressBar, RewardHooks, StopOnSignal
 from rlgen.rl.config import TrainConfig
@@ -163,7 +163,13 @@ def train(
 
     remaining = cfg.total_timesteps - model.num_timesteps
     if remaining > 0:
-        model.learn(remaining, callback=callbacks, reset_num_timesteps=ckpt is None, progress_bar=False)
+        try:
+            model.learn(remaining, callback=callbacks, reset_num_timesteps=ckpt is None, progress_bar=False)
+        except NonFiniteError as e:
+            # The model may already hold NaNs: keep the last good checkpoint rather than saving over it.
+            last = latest_checkpoint(run_dir)
+            kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
+            raise NonFiniteError(f"{e} [at step {model.num_timesteps:,}; {kept}]") from None
     checkpoint(model)
     if stop.received is not None:
         raise RlgenError(f"stopped at step {model.num_timesteps:,} and checkpointed; continue with: rlgen train --resume {run_dir}")
