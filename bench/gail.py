@@ -113,6 +113,8 @@ def main() -> None:
     parser.add_argument("--throughput-steps", type=int, default=30_000, help="env steps per throughput measurement (0: skip)")
     parser.add_argument("--imitation-python", default=str(ROOT.parent / "venv-imitation" / "bin" / "python"),
                         help="python of a venv with the imitation library ('' to skip)")
+    parser.add_argument("--runs-dir", default=str(ROOT / "bench" / "runs"),
+                        help="where the training runs live (keep it between sessions to resume)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "gail.json"))
     args = parser.parse_args()
 
@@ -121,7 +123,7 @@ def main() -> None:
     results.update(command="python bench/gail.py " + " ".join(sys.argv[1:]), machine=machine(),
                    date=time.strftime("%Y-%m-%d"))
     for task in args.tasks:
-        runs = ROOT / "bench" / "runs" / task
+        runs = Path(args.runs_dir) / task
         base = gail_config(task, trajectories=args.trajectories[0], seed=0, budget=args.budget)
         demos_path = ROOT / base.wrappers[0].demos
         demos = Demonstrations.load(demos_path)

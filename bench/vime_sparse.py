@@ -69,6 +69,8 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=None, help="env steps per run (default: the recipe's)")
     parser.add_argument("--throughput-steps", type=int, default=20_000,
                         help="env steps per throughput measurement on SparseHalfCheetah (0: skip)")
+    parser.add_argument("--runs-dir", default=str(ROOT / "bench" / "runs" / "vime"),
+                        help="where the training runs live (keep it between sessions to resume)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "vime_sparse.json"))
     args = parser.parse_args()
 
@@ -82,7 +84,7 @@ def main() -> None:
         for seed in range(args.seeds):
             for method in METHODS:
                 cfg = config(task, method, seed=seed, budget=args.budget)
-                run_dir = ROOT / "bench" / "runs" / "vime" / task / f"{method}-s{seed}"
+                run_dir = Path(args.runs_dir) / task / f"{method}-s{seed}"
                 s = run(cfg, run_dir)
                 entry["env_id"] = cfg.env_id
                 entry["runs"].setdefault(method, {})[str(seed)] = {
@@ -98,7 +100,7 @@ def main() -> None:
         base = config("halfcheetah", "trpo", seed=0, budget=None)
         vime = config("halfcheetah", "vime", seed=0, budget=None)
         results["throughput"] = throughput({"trpo": base, "trpo+vime": vime}, args.throughput_steps,
-                                           ROOT / "bench" / "runs" / "vime", baseline="trpo")
+                                           Path(args.runs_dir), baseline="trpo")
         results["throughput"]["env_id"] = base.env_id
         out_path.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps({t: {k: v for k, v in e.items() if k != "runs"} for t, e in results["tasks"].items()}, indent=2))
