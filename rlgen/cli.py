@@ -19,6 +19,7 @@ examples:
   rlgen train agents/hopper-trpo.toml --total_timesteps 2e5 --n_envs 2
   rlgen train --resume runs/hopper-trpo                     continue an interrupted run
   rlgen eval runs/pendulum-ppo --episodes 20                evaluate a finished run
+  rlgen eval demos/experts/hopper-v5 --frames hopper.png --video hopper.gif
   rlgen demos record runs/hopper-trpo --episodes 25 --out demos/hopper.npz
   rlgen demos info demos/hopper.npz
   rlgen plot runs/pendulum-gail runs/pendulum-ppo --out curves.png
@@ -111,9 +112,20 @@ def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
     eval_env = make_eval_env(cfg, obs_stats_from=stats if stats.is_file() else None)
     model = load_agent(cfg, model_path)
     result = evaluate(model, eval_env, episodes=args.episodes, deterministic=not args.stochastic)
-    print_table(f"evaluation of {model_path}", [("env", cfg.env_id), ("algo", cfg.algo),
-                                                 ("return", _return_text(result)),
-                                                 ("mean length", result["mean_length"])])
+    rows = [("env", cfg.env_id), ("algo", cfg.algo), ("return", _return_text(result)),
+            ("mean length", result["mean_length"])]
+    if args.frames or args.video:
+        from rlgen.demos import policy_from_run
+        from rlgen.rl.render import episode_frames, save_gif, save_strip
+
+        policy, _ = policy_from_run(run_dir, deterministic=not args.stochastic)
+        frames, total = episode_frames(policy, cfg.env_id, env_kwargs=cfg.env_kwargs, seed=cfg.seed + 10_000)
+        if args.frames:
+            rows.append(("frames", str(save_strip(frames, args.frames))))
+        if args.video:
+            rows.append(("video", str(save_gif(frames, args.video))))
+        rows.append(("rendered episode return", total))
+    print_table(f"evaluation of {model_path}", rows)
     return 0
 
 
@@ -195,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=10, help="evaluation episodes (default 10)")
     p.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the mean")
     p.add_argument("--seed", type=int, default=None, help="seed of the evaluation environment")
+    p.add_argument("--frames", metavar="PNG", default=None, help="write a strip of 8 frames of one episode")
+    p.add_argument("--video", metavar="GIF", default=None, help="write one episode as an animated GIF")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("plot", help="learning curves of one or more runs on one PNG")

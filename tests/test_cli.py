@@ -136,3 +136,15 @@ def gym_demos(tmp_path):
     rng = np.random.default_rng(0)
     demos = record(lambda obs: rng.uniform(-1, 1, size=(1, 3)), "Hopper-v5", episodes=2, progress=False)
     return demos.save(tmp_path / "hopper.npz")
+
+
+def test_eval_writes_frames_and_video(tmp_path, capsys):
+    recipe = ROOT / "agents" / "pendulum-ppo.toml"
+    assert main(["train", str(recipe), "--run_root", str(tmp_path), "--name", "cp", *TINY,
+                 "--env_id", "rlgen/SparseCartPoleSwingup-v0", "--eval_episodes", "1"]) == 0
+    strip, gif = tmp_path / "f.png", tmp_path / "v.gif"
+    assert main(["eval", str(tmp_path / "cp"), "--episodes", "1", "--frames", str(strip), "--video", str(gif)]) == 0
+    from PIL import Image
+
+    assert Image.open(strip).size[0] > Image.open(strip).size[1] * 4  # 8 frames side by side
+    assert Image.open(gif).n_frames > 10

@@ -1,0 +1,80 @@
+"""Pictures of an agent: a strip of frames (PNG) and an animation (GIF) of one episode.
+
+MuJoCo tasks render offscreen; on a machine without a display rlgen asks MuJoCo for EGL
+(``MUJOCO_GL=egl``) unless the variable is already set.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from rlgen.errors import RlgenError
+
+
+def episode_frames(policy: Callable[[np.ndarray], np.ndarray], env_id: str, *, env_kwargs: dict | None = None,
+                   seed: int = 0, max_steps: int = 1000, size: int = 240) -> tuple[list[np.ndarray], float]:
+    """Run one episode of ``policy`` and return its rendered frames ``(H, W, 3)`` and its return."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    import gymnasium as gym
+
+    kwargs = dict(env_kwargs or {})
+    try:
+        env = gym.make(env_id, render_mode="rgb_array", width=size, height=size, **kwargs)
+        if "track" in _camera_names(env):  # follow the body: the default camera stays put as it walks away
+            env.close()
+            env = gym.make(env_id, render_mode="rgb_array", width=size, height=size, camera_name="track", **kwargs)
+    except TypeError:  # envs without size or camera options
+        env = gym.make(env_id, render_mode="rgb_array", **kwargs)
+    except gym.error.DependencyNotInstalled as e:
+        raise RlgenError(f"rendering {env_id} needs a package that is missing ({e}); install it or record another env") from None
+    obs, _ = env.reset(seed=seed)
+    frames, total = [], 0.0
+    try:
+        for _ in range(max_steps):
+            frames.append(np.asarray(env.render()))
+            obs, reward, terminated, truncated, _ = env.step(np.asarray(policy(obs[None])[0]))
+            total += float(reward)
+            if terminated or truncated:
+                break
+    except Exception as e:  # an OpenGL context that cannot be made, mostly
+        if "gl" in type(e).__name__.lower() or "gl" in str(e).lower():
+            raise RlgenError(f"cannot render {env_id} offscreen ({e}); set MUJOCO_GL=egl or osmesa") from None
+        raise
+    finally:
+        env.close()
+    return frames, total
+
+
+def _camera_names(env) -> list[str]:
+    model = getattr(env.unwrapped, "model", None)
+    if model is None or not hasattr(model, "ncam"):
+        return []
+    return [model.camera(i).name for i in range(model.ncam)]
+
+
+def save_strip(frames: list[np.ndarray], path: str | Path, *, n: int = 8) -> Path:
+    """``n`` frames spread evenly over the episode, side by side, as one PNG."""
+    from rlgen.core.images import save_grid
+
+    pick = np.linspace(0, len(frames) - 1, num=min(n, len(frames))).round().astype(int)
+    images = np.stack([frames[i] for i in pick]).astype(np.float32) / 255.0  # (N, H, W, 3)
+    return save_grid(images.transpose(0, 3, 1, 2), path, nrow=len(pick))
+
+
+def save_gif(frames: list[np.ndarray], path: str | Path, *, fps: int = 30, every: int = 2) -> Path:
+    """The episode as an animated GIF (every ``every``-th frame, to keep it small)."""
+    from PIL import Image
+
+    from rlgen.checkpoint import atomic_write
+
+    images = [Image.fromarray(f) for f in frames[::every]]
+    path = Path(path)
+
+    def write(f) -> None:
+        images[0].save(f, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 * every / fps), loop=0)
+
+    return atomic_write(path, write)
