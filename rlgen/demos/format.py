@@ -60,6 +60,15 @@ class Demonstrations:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for name in ("obs", "acts", "next_obs", "rewards", "terminated", "episode_lengths"):
+            a = np.asarray(getattr(self, name))
+            if a.dtype.kind not in "biuf" or a.ndim == 0:
+                raise DemoError(f"demonstration array '{name}' holds {a.dtype} of shape {a.shape}, not numbers per transition; "
+                                "the file is not valid demonstrations, record it again")
+        if self.obs.ndim < 2 or self.acts.ndim < 2:
+            raise DemoError(f"demonstration obs {self.obs.shape} and acts {self.acts.shape} need a feature axis (N, D); record them again")
+        if self.episode_lengths.dtype.kind not in "iu":
+            raise DemoError(f"episode_lengths must be integers, got {self.episode_lengths.dtype}; record the demonstrations again")
         n = len(self.obs)
         for name in ("acts", "next_obs", "rewards", "terminated"):
             if len(getattr(self, name)) != n:
