@@ -61,3 +61,14 @@ def throughput(configs: dict[str, TrainConfig], steps: int, out: Path, *, baseli
     base = sum(result["runs"][baseline]) / len(result["runs"][baseline])
     result["ratio_to_" + baseline] = {k: v[0] / base for k, v in result["runs"].items() if k != baseline}
     return result
+
+
+def task_axes(n: int, *, width: float, height: float):
+    """A row of ``n`` matplotlib axes (one per task), drawn without a display."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False)
+    return fig, axes[0]

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, eval_curve, machine, run, throughput
+from common import ROOT, eval_curve, machine, run, task_axes, throughput
 
 from rlgen.config import apply_overrides, load_recipe
 from rlgen.demos import Demonstrations
@@ -73,16 +73,11 @@ def imitation_run(task: str, demos: Path, *, trajectories: int, seed: int, budge
 
 
 def plot(results: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     tasks = [t for t in results["tasks"] if results["tasks"][t].get("gail")]
     if not tasks:
         return
-    fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.2), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
+    fig, axes = task_axes(len(tasks), width=6, height=4.2)
+    for ax, task in zip(axes, tasks):
         r = results["tasks"][task]
         for name, run in sorted(r["gail"].items()):
             c = np.array(run["curve"])

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, eval_curve, machine, run, throughput, train_curve
+from common import ROOT, eval_curve, machine, run, task_axes, throughput, train_curve
 
 from rlgen.config import apply_overrides, load_recipe
 from rlgen.rl.config import TrainConfig
@@ -37,16 +37,11 @@ def config(task: str, method: str, *, seed: int, budget: int | None) -> TrainCon
 
 
 def plot(results: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     tasks = [t for t in results["tasks"] if results["tasks"][t].get("runs")]
     if not tasks:
         return
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.6 * len(tasks), 3.8), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
+    fig, axes = task_axes(len(tasks), width=4.6, height=3.8)
+    for ax, task in zip(axes, tasks):
         for method, colour in zip(METHODS, ("tab:gray", "tab:red")):
             for i, (seed, r) in enumerate(sorted(results["tasks"][task]["runs"].get(method, {}).items())):
                 c = np.array(r["train_curve"])

@@ -105,13 +105,7 @@ def conv_block(
     :param activation: activation name/class, or ``None`` for none.
     """
     # A following norm has its own shift, so the conv bias would be redundant.
-    layers: list[nn.Module] = [nn.Conv2d(in_ch, out_ch, kernel, stride, padding, bias=norm is None)]
-    norm_layer = _make_norm(norm, out_ch)
-    if norm_layer is not None:
-        layers.append(norm_layer)
-    if activation is not None:
-        layers.append(make_activation(activation))
-    return nn.Sequential(*layers)
+    return _block(nn.Conv2d(in_ch, out_ch, kernel, stride, padding, bias=norm is None), out_ch, norm, activation)
 
 
 def deconv_block(
@@ -128,10 +122,14 @@ def deconv_block(
 
     Used by the DCGAN generator; see :func:`conv_block` for the arguments.
     """
-    layers: list[nn.Module] = [
-        nn.ConvTranspose2d(in_ch, out_ch, kernel, stride, padding, bias=norm is None)
-    ]
-    norm_layer = _make_norm(norm, out_ch)
+    conv = nn.ConvTranspose2d(in_ch, out_ch, kernel, stride, padding, bias=norm is None)
+    return _block(conv, out_ch, norm, activation)
+
+
+def _block(conv: nn.Module, channels: int, norm: str | None, activation: ActivationSpec | None) -> nn.Sequential:
+    """``conv [-> norm] [-> activation]``."""
+    layers: list[nn.Module] = [conv]
+    norm_layer = _make_norm(norm, channels)
     if norm_layer is not None:
         layers.append(norm_layer)
     if activation is not None:
