@@ -231,6 +231,9 @@ class Trainer:
         state = np.random.SeedSequence([self.config.seed, self.epoch]).generate_state(2, dtype=np.uint32)
         generator = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
         bs = self.config.batch_size
+        set_epoch = getattr(self.train_data, "set_epoch", None)
+        if callable(set_epoch):  # datasets that resample per epoch (dynamic binarisation) stay resumable
+            set_epoch(self.epoch)
         order = torch.randperm(len(self.train_data), generator=generator).tolist()
         batches = [order[i : i + bs] for i in range(0, self.batches_per_epoch * bs, bs)]
         # The loader draws worker seeds from `generator`, never from the global RNG.

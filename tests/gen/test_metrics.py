@@ -1,0 +1,175 @@
+"""Offline metrics: Fréchet distance, classifier score, Hungarian accuracy, bits/dim, the domain classifier."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from torch import Tensor, nn
+from torch.utils.data import TensorDataset
+
+from rlgen.gen.base import DataConfig
+from rlgen.gen.data import load_data
+from rlgen.gen.metrics import (
+    DomainClassifier,
+    accuracy,
+    bits_per_dim,
+    classifier_for,
+    classifier_score,
+    domain_fid,
+    frechet_distance,
+    hungarian_accuracy,
+    random_shift,
+    train_classifier,
+)
+
+
+def random_gaussian(rng: np.random.Generator, d: int) -> tuple[np.ndarray, np.ndarray]:
+    a = rng.normal(size=(d, d))
+    return rng.normal(size=d), a @ a.T / d + 0.1 * np.eye(d)
+
+
+def reference_fd(mu1, s1, mu2, s2) -> float:
+    """tr((s1 s2)^1/2) = tr((s1^1/2 s2 s1^1/2)^1/2), whose argument is symmetric: eigh only, no sqrtm."""
+    w, v = np.linalg.eigh(s1)
+    root1 = v @ np.diag(np.sqrt(np.clip(w, 0, None))) @ v.T
+    inner = np.linalg.eigvalsh(root1 @ s2 @ root1)
+    return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * np.sum(np.sqrt(np.clip(inner, 0, None))))
+
+
+@pytest.mark.parametrize("d", [1, 4, 32])
+def test_frechet_distance_matches_reference(d):
+    rng = np.random.default_rng(d)
+    (mu1, s1), (mu2, s2) = random_gaussian(rng, d), random_gaussian(rng, d)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(reference_fd(mu1, s1, mu2, s2), rel=1e-6)
+    assert frechet_distance(mu1, s1, mu1, s1) == pytest.approx(0.0, abs=1e-6)
+    # Same covariance: only the means differ.
+    assert frechet_distance(mu1, s1, mu2, s1) == pytest.approx(np.sum((mu1 - mu2) ** 2), rel=1e-6)
+
+
+def test_frechet_distance_with_singular_covariances():
+    rng = np.random.default_rng(0)
+    x, z = rng.normal(size=(5, 16)), rng.normal(size=(5, 16))  # 5 samples in 16 dims: rank 4
+    s1, s2 = np.cov(x, rowvar=False), np.cov(z, rowvar=False)
+    value = frechet_distance(x.mean(0), s1, z.mean(0), s2)
+    assert math.isfinite(value) and value > 0
+    assert frechet_distance(x.mean(0), s1, x.mean(0), s1) == pytest.approx(0.0, abs=1e-3)
+    with pytest.raises(ValueError):
+        frechet_distance(np.zeros(3), np.eye(3), np.zeros(2), np.eye(2))
+
+
+def test_domain_fid_is_zero_for_the_same_images_and_grows_with_a_shift():
+    torch.manual_seed(0)
+    classifier = DomainClassifier((1, 8, 8), 10, feature_dim=16).eval()  # a small sqrtm keeps the test fast
+    real = torch.rand(200, 1, 8, 8)
+    assert domain_fid(classifier, real, real) == pytest.approx(0.0, abs=1e-4)
+    near = domain_fid(classifier, real[:100], real[100:])
+    far = domain_fid(classifier, real, (real * 0.3).numpy())
+    assert 0 < near < far
+
+
+class FixedLogits(nn.Module):
+    """A stub classifier: image i's logits are row int(x[i, 0, 0, 0]) of a fixed table."""
+
+    def __init__(self, table: Tensor) -> None:
+        super().__init__()
+        self.table = table
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.table[x[:, 0, 0, 0].long()]
+
+
+def test_classifier_score_bounds():
+    n_classes = 10
+    images = torch.arange(50, dtype=torch.float32).remainder(n_classes).reshape(50, 1, 1, 1)
+    # The same distribution for every image: p(y|x) = p(y), KL = 0, score 1.
+    same = FixedLogits(torch.randn(1, n_classes).repeat(n_classes, 1))
+    assert classifier_score(same, images) == pytest.approx(1.0, abs=1e-9)
+    # Confident, and each class equally often: KL = log K for every image, score K.
+    confident = FixedLogits(torch.eye(n_classes) * 1000.0)
+    assert classifier_score(confident, images) == pytest.approx(n_classes, rel=1e-9)
+    # Confident but all one class: score 1 again.
+    assert classifier_score(confident, torch.zeros(20, 1, 1, 1)) == pytest.approx(1.0, abs=1e-9)
+    # Two classes used half the time each: score 2.
+    halves = torch.tensor([0.0, 3.0]).repeat(10).reshape(20, 1, 1, 1)
+    assert classifier_score(confident, halves) == pytest.approx(2.0, rel=1e-9)
+
+
+def test_hungarian_accuracy():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, size=300)
+    permutation = rng.permutation(10)
+    assert hungarian_accuracy(permutation[labels], labels) == 1.0
+    assert hungarian_accuracy(permutation[labels] + 100, labels) == 1.0  # any cluster ids
+    # Confusion: cluster 0 holds 3 a's and 1 b, cluster 1 holds 2 b's and 2 a's -> 0->a, 1->b: 5/8.
+    pred = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    true = np.array(["a", "a", "a", "b", "b", "b", "a", "a"])
+    assert hungarian_accuracy(pred, true) == pytest.approx(5 / 8)
+    # More clusters than labels: the extra cluster's images count as errors.
+    assert hungarian_accuracy(np.array([0, 1, 2, 2]), np.array([0, 0, 1, 1])) == pytest.approx(3 / 4)
+    # Fewer clusters than labels.
+    assert hungarian_accuracy(np.array([0, 0, 0, 1]), np.array([0, 1, 2, 2])) == pytest.approx(2 / 4)
+    with pytest.raises(ValueError):
+        hungarian_accuracy(np.array([0, 1]), np.array([0]))
+
+
+def test_bits_per_dim_and_accuracy():
+    assert bits_per_dim(784 * math.log(2), 784) == pytest.approx(1.0)
+    assert bits_per_dim(80.0, 784) == pytest.approx(80.0 / (784 * math.log(2)))
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0], [0.0, 5.0]])
+    assert accuracy(logits, torch.tensor([0, 1, 1, 0])) == pytest.approx(0.5)
+    assert accuracy(logits, torch.tensor([0, -1, -1, 0])) == pytest.approx(0.5)  # unlabelled skipped
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
+def test_domain_classifier_shapes(shape):
+    model = DomainClassifier(shape, 10)
+    x = torch.rand(4, *shape)
+    assert model(x).shape == (4, 10) and model.features(x).shape == (4, 128)
+    shifted = random_shift(x, torch.Generator().manual_seed(0))
+    assert shifted.shape == x.shape and (shape[-1] < 14) == torch.equal(shifted, x)
+
+
+def test_train_classifier_beats_chance_on_a_small_budget():
+    state = torch.get_rng_state()
+    train, info = load_data(DataConfig(dataset="mnist5k"), split="train")
+    small = TensorDataset(*(t[:500] for t in train.tensors))
+    model = train_classifier(small, info, epochs=2, seed=0, batch_size=32)
+    test, _ = load_data(DataConfig(dataset="mnist5k"), split="test")
+    with torch.no_grad():
+        acc = accuracy(model(test.tensors[0][:500]), test.tensors[1][:500])
+    assert acc > 0.5, acc  # chance is 0.1; this budget reaches about 0.7
+    assert not model.training
+    assert torch.equal(torch.get_rng_state(), state)  # seeded privately
+
+
+def test_classifier_for_caches_and_replaces_a_corrupt_cache(tmp_path, monkeypatch):
+    import rlgen.gen.metrics as metrics
+
+    cfg = DataConfig(dataset="digits", binarize="dynamic", labels_per_class=3)
+    calls = []
+    real_train = metrics.train_classifier
+
+    def counting_train(train, info, **kwargs):
+        calls.append(train)
+        return real_train(train, info, **kwargs)
+
+    monkeypatch.setattr(metrics, "train_classifier", counting_train)
+    first = classifier_for(cfg, tmp_path, epochs=1)
+    path = tmp_path / "digits-classifier.pt"
+    assert path.is_file() and len(calls) == 1
+    assert (calls[0].tensors[1] >= 0).all() and isinstance(calls[0], TensorDataset)  # all labels, grey images
+    assert 0.0 <= first.test_accuracy <= 1.0
+    x = load_data(replace(cfg, binarize="none"), split="test")[0].tensors[0][:16]
+    again = classifier_for(cfg, tmp_path, epochs=1)
+    assert len(calls) == 1 and not again.training
+    with torch.no_grad():
+        assert torch.allclose(again(x), first(x)) and again.test_accuracy == first.test_accuracy
+    path.write_bytes(b"not a checkpoint")
+    with pytest.warns(UserWarning, match="retraining"):
+        retrained = classifier_for(cfg, tmp_path, epochs=1)
+    assert len(calls) == 2 and isinstance(retrained, DomainClassifier)
+    assert classifier_for(cfg, tmp_path).test_accuracy == retrained.test_accuracy and len(calls) == 2
