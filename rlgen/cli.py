@@ -28,6 +28,17 @@ Every recipe key is an option: 'rlgen train --help' lists them.
 """
 
 
+GEN_EXAMPLES = """\
+examples:
+  rlgen gen train dcgan                                     mnist5k with DCGAN's built-in recipe
+  rlgen gen train vae --model.posterior iaf --trainer.epochs 50
+  rlgen gen train improved_gan --data.labels_per_class 10   semi-supervised with 100 labels
+  rlgen gen sample runs/dcgan --n 64
+  rlgen gen eval runs/vae
+  rlgen gen complete runs/pixelcnn
+"""
+
+
 def _fmt(x: Any) -> str:
     if isinstance(x, float):
         return f"{x:,.1f}" if abs(x) >= 100 else f"{x:.3g}"
@@ -139,6 +150,49 @@ def cmd_plot(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def cmd_gen(args: argparse.Namespace, extra: list[str]) -> int:
+    from rlgen.config import add_config_arguments, apply_overrides, overrides_from_namespace
+    from rlgen.gen.base import GenConfig
+    from rlgen.gen import run as gen
+
+    if args.gen_command == "train":
+        args.model = extra.pop(0) if extra and not extra[0].startswith("-") else "dcgan"
+        if args.resume:
+            run_dir = Path(args.resume)
+            cfg = gen.load_gen_recipe(run_dir / "config.toml") if (run_dir / "config.toml").is_file() else None
+            if cfg is None:
+                from rlgen.errors import RlgenError
+
+                raise RlgenError(f"{run_dir} is not an image-model run (no config.toml); pass a directory made by 'rlgen gen train'")
+        elif args.model.endswith(".toml"):
+            cfg, run_dir = gen.load_gen_recipe(args.model), None
+        else:
+            cfg, run_dir = gen.default_config(args.model), None
+        # Options for the chosen model's own keys exist only once the model is known.
+        p = argparse.ArgumentParser(prog=f"rlgen gen train {cfg.model.kind}", add_help=False)
+        add_config_arguments(p, GenConfig)
+        add_config_arguments(p, type(cfg.model), title=f"{cfg.model.kind} options", prefix="model.")
+        ns, rest = p.parse_known_args(extra)
+        cfg = apply_overrides(cfg, overrides_from_namespace(ns, rest))
+        if run_dir is not None:
+            from rlgen.runs import save_config
+
+            save_config(run_dir, cfg)
+        summary = gen.train_gen(cfg, run_dir=run_dir, resume=bool(args.resume))
+        print_table("training finished", [(k, v) for k, v in summary.items() if isinstance(v, (int, float, str))])
+        return 0
+    if extra:
+        raise SystemExit(f"rlgen gen {args.gen_command}: unrecognised arguments {' '.join(extra)}")
+    if args.gen_command == "sample":
+        print(f"wrote {gen.sample_grid(args.run_dir, n=args.n, out=Path(args.out) if args.out else None, seed=args.seed)}")
+    elif args.gen_command == "eval":
+        metrics = gen.evaluate_run(args.run_dir, n_samples=args.samples)
+        print_table(f"evaluation of {args.run_dir}", sorted(metrics.items()))
+    elif args.gen_command == "complete":
+        print(f"wrote {gen.complete_run(args.run_dir, n_images=args.images, n_samples=args.n, out=Path(args.out) if args.out else None)}")
+    return 0
+
+
 def cmd_demos_record(args: argparse.Namespace, extra: list[str]) -> int:
     from rlgen.demos import policy_from_run, record
 
@@ -216,6 +270,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="PNG to write (default: RUN_DIR/curves.png of the first run)")
     p.add_argument("--title", default=None, help="figure title")
     p.set_defaults(func=cmd_plot)
+
+    gen = sub.add_parser("gen", help="generative image models: train, sample, eval, complete",
+                         epilog=GEN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    gsub = gen.add_subparsers(dest="gen_command", metavar="ACTION")
+    gsub.required = True
+    p = gsub.add_parser("train", help="train an image model from its built-in recipe or a TOML file",
+                        epilog=GEN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    # MODEL is read by cmd_gen from what argparse leaves, so that options after it whose
+    # values look like positionals ('--trainer.max_steps 5') are never taken for it.
+    p.usage = "rlgen gen train [MODEL | RECIPE.toml] [--resume RUN_DIR] [--data.* V] [--trainer.* V] [--model.* V]"
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    p.set_defaults(func=cmd_gen)
+    p = gsub.add_parser("sample", help="a PNG grid of samples from a trained run")
+    p.add_argument("run_dir")
+    p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument("--out", default=None, help="PNG to write (default RUN_DIR/samples-N.png)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_gen)
+    p = gsub.add_parser("eval", help="test metrics: NLL (nats, bits/dim), accuracy, domain FID, classifier score")
+    p.add_argument("run_dir")
+    p.add_argument("--samples", type=int, default=1000, help="samples for FID and classifier score (default 1000)")
+    p.set_defaults(func=cmd_gen)
+    p = gsub.add_parser("complete", help="complete the hidden lower half of test images (PixelCNN, PixelRNN)")
+    p.add_argument("run_dir")
+    p.add_argument("--images", type=int, default=8, help="test images (default 8)")
+    p.add_argument("--n", type=int, default=4, help="completions per image (default 4)")
+    p.add_argument("--out", default=None, help="PNG to write (default RUN_DIR/completions.png)")
+    p.set_defaults(func=cmd_gen)
 
     demos = sub.add_parser("demos", help="record and inspect demonstrations").add_subparsers(dest="demos_command", metavar="ACTION")
     demos.required = True

@@ -280,7 +280,7 @@ def _is_table_list(v: Any) -> bool:
 # -------------------------------------------------------------------------- CLI
 
 
-def _leaves(cls: type, prefix: str = "") -> list[tuple[str, Any, str]]:
+def _leaves(cls: type, prefix: str = "") -> list[tuple[str, Any, str]]:  # noqa: C901
     """(dotted key, type, doc) for every field a command-line option can set."""
     hints = typing.get_type_hints(cls)
     docs = field_docs(cls)
@@ -290,19 +290,26 @@ def _leaves(cls: type, prefix: str = "") -> list[tuple[str, Any, str]]:
         key = f"{prefix}{f.name}"
         if dataclasses.is_dataclass(tp):
             out.extend(_leaves(tp, key + "."))
+        elif _is_variant(tp):  # set through the concrete class's own options
+            continue
         else:
             out.append((key, tp, docs.get(f.name, "")))
     return out
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, title: str | None = None) -> None:
+def _is_variant(tp: Any) -> bool:
+    args = [a for a in get_args(tp) if a is not type(None)] if get_origin(tp) in (Union, types.UnionType) else [tp]
+    return any(isinstance(a, type) and issubclass(a, Variant) for a in args)
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, title: str | None = None, prefix: str = "") -> None:
     """Add ``--dotted.key VALUE`` for every leaf field of ``cls``; values are parsed as TOML values.
 
     Lists of variants (reward wrappers) are set by index: ``--wrappers.0.eta 0.01``;
     those options are accepted by :func:`parse_overrides` without being listed here.
     """
     group = parser.add_argument_group(title or f"{cls.__name__} options (override any recipe key)")
-    for key, tp, doc in _leaves(cls):
+    for key, tp, doc in _leaves(cls, prefix):
         help_text = f"{doc} [{_type_name(tp)}]" if doc else f"[{_type_name(tp)}]"
         group.add_argument(f"--{key}", dest=f"cfg:{key}", metavar="V", default=argparse.SUPPRESS, help=help_text.replace("%", "%%"))
 

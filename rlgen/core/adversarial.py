@@ -96,6 +96,7 @@ def discriminator_step(
     real_label: float = 1.0,
     grad_penalty: float = 0.0,
     extra_loss: Callable[[Tensor, Tensor], Tensor] | None = None,
+    logit_fn: Callable[[Tensor], Tensor] | None = None,
     max_grad_norm: float | None = None,
     step: int | None = None,
 ) -> dict[str, float]:
@@ -108,8 +109,14 @@ def discriminator_step(
 
     :param real_label: target for real samples (0.9 = one-sided smoothing).
     :param grad_penalty: weight of :func:`gradient_penalty`; 0 skips it.
-    :param extra_loss: ``f(logits_real, logits_fake) -> scalar`` added to the
-        loss (e.g. an InfoGAN or semi-supervised term).
+    :param extra_loss: ``f(out_real, out_fake) -> scalar`` added to the loss
+        (e.g. an InfoGAN or semi-supervised term). It receives ``disc_fn``'s raw
+        outputs, which are the logits unless ``logit_fn`` is given.
+    :param logit_fn: maps ``disc_fn``'s output to the real/fake logits the BCE,
+        gradient penalty and accuracies use, for discriminators whose output is
+        richer than one logit: e.g. ``logsumexp`` over class logits for a K+1
+        classifier (Salimans et al. 2016, section 5), or the first column of a
+        discriminator with an auxiliary head (InfoGAN's Q). ``None``: identity.
     :param max_grad_norm: clip the gradient norm of the optimiser's parameters.
     :param step: training step, only used in error messages.
     :return: ``loss`` (total), ``bce``, ``grad_penalty``, ``extra``, and
@@ -118,17 +125,19 @@ def discriminator_step(
     """
     real = tuple(t.detach() for t in _as_tuple(real))
     fake = tuple(t.detach() for t in _as_tuple(fake))
-    logits_real = _call(disc_fn, real)
-    logits_fake = _call(disc_fn, fake)
+    out_real = _call(disc_fn, real)
+    out_fake = _call(disc_fn, fake)
+    to_logits = logit_fn if logit_fn is not None else (lambda out: out)
+    logits_real, logits_fake = to_logits(out_real), to_logits(out_fake)
     bce = discriminator_loss(logits_real, logits_fake, real_label=real_label)
     loss = bce
     gp = torch.zeros((), device=bce.device)
     if grad_penalty > 0:
-        gp = gradient_penalty(disc_fn, real, fake)
+        gp = gradient_penalty(lambda *x: to_logits(disc_fn(*x)), real, fake)
         loss = loss + grad_penalty * gp
     extra = torch.zeros((), device=bce.device)
     if extra_loss is not None:
-        extra = extra_loss(logits_real, logits_fake)
+        extra = extra_loss(out_real, out_fake)
         loss = loss + extra
     if not torch.isfinite(loss):
         where = f"step {step}" if step is not None else "this step"

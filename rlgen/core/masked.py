@@ -249,4 +249,24 @@ class MaskedConv2d(nn.Conv2d):
         return self._conv_forward(x, self.weight * self.mask, self.bias)
 
 
-__all__ = ["MADE", "MaskedConv2d", "MaskedLinear", "made_degrees", "made_masks"]
+def split_channel_groups(x: Tensor, chunks: int, channel_groups: int = 1) -> tuple[Tensor, ...]:
+    """Split ``(B, C, ...)`` along channels into ``chunks`` parts that keep :class:`MaskedConv2d`'s groups.
+
+    A masked conv with ``G`` groups puts group ``g`` in the contiguous channels
+    ``[g C/G, (g+1) C/G)``; a plain ``chunk`` would hand whole groups to one part
+    (the first half of the channels holds only the early colours). Here every
+    group's block is cut into ``chunks`` equal pieces and part ``k`` gathers the
+    ``k``-th piece of each group, so each part of ``C / chunks`` channels again
+    has ``G`` contiguous, ordered groups. Gates (``tanh(a) * sigmoid(b)``, LSTM
+    gates) applied elementwise across the parts then never mix colours.
+
+    :raises ValueError: if ``chunks * channel_groups`` does not divide ``C``.
+    """
+    c = x.shape[1]
+    if c % (chunks * channel_groups):
+        raise ValueError(f"{c} channels cannot be split into {chunks} parts of {channel_groups} groups")
+    parts = x.unflatten(1, (channel_groups, chunks, c // (chunks * channel_groups)))  # (B, G, n, C/(nG), ...)
+    return tuple(p.flatten(1, 2) for p in parts.unbind(2))
+
+
+__all__ = ["MADE", "MaskedConv2d", "MaskedLinear", "made_degrees", "made_masks", "split_channel_groups"]

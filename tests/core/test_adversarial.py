@@ -173,3 +173,29 @@ def test_nan_input_raises_and_leaves_parameters_unchanged():
     assert all(torch.equal(a, b) for a, b in zip(before, disc.parameters()))
     assert all(p.grad is None for p in disc.parameters())
     assert len(opt.state) == 0
+
+
+def test_discriminator_step_logit_fn_k_plus_one():
+    # A K+1 classifier with a fixed zero fake logit: D = sigmoid(logsumexp(l)).
+    torch.manual_seed(0)
+    disc = nn.Linear(4, 3).double()
+    opt = torch.optim.SGD(disc.parameters(), lr=0.0)
+    real, fake = torch.randn(6, 4, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64)
+    with torch.no_grad():
+        lse_r = np.log(np.exp(disc(real).numpy()).sum(1))
+        lse_f = np.log(np.exp(disc(fake).numpy()).sum(1))
+    shapes = []
+
+    def extra(out_r, out_f):
+        shapes.append((tuple(out_r.shape), tuple(out_f.shape)))
+        return out_r.sum() * 0.0
+
+    stats = discriminator_step(
+        disc, opt, real, fake, logit_fn=lambda out: torch.logsumexp(out, -1), extra_loss=extra, grad_penalty=1.0
+    )
+    softplus = lambda x: np.log1p(np.exp(x))  # noqa: E731
+    expected = -lse_r.mean() + softplus(lse_r).mean() + softplus(lse_f).mean()
+    assert stats["bce"] == pytest.approx(expected, rel=1e-10)
+    assert shapes == [((6, 3), (5, 3))]  # extra_loss sees the raw class logits
+    assert stats["acc_real"] == pytest.approx((lse_r > 0).mean())
+    assert stats["grad_penalty"] > 0

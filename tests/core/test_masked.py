@@ -200,3 +200,20 @@ def test_masked_conv_rejects_bad_arguments():
         MaskedConv2d(1, 1, 3, "C")
     with pytest.raises(ValueError, match="channel_groups"):
         MaskedConv2d(3, 4, 3, "A", channel_groups=3)
+
+
+def test_split_channel_groups_keeps_groups():
+    from rlgen.core.masked import split_channel_groups
+
+    x = torch.arange(12.0).view(1, 12, 1, 1)  # 3 groups of 4 channels: [0..3], [4..7], [8..11]
+    a, b = split_channel_groups(x, 2, channel_groups=3)
+    assert a.flatten().tolist() == [0, 1, 4, 5, 8, 9]
+    assert b.flatten().tolist() == [2, 3, 6, 7, 10, 11]
+    # Channel k of each part belongs to group k * G // C_part, as in MaskedConv2d.
+    group_of = torch.arange(12) * 3 // 12
+    assert torch.equal(group_of[a.flatten().long()], torch.arange(6) * 3 // 6)
+    # One group is a plain chunk.
+    y = torch.randn(2, 6, 3, 3)
+    assert all(torch.equal(p, q) for p, q in zip(split_channel_groups(y, 3), y.chunk(3, 1)))
+    with pytest.raises(ValueError, match="cannot be split"):
+        split_channel_groups(x, 5, channel_groups=1)

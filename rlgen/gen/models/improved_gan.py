@@ -1,0 +1,408 @@
+"""Improved GAN (Salimans et al. 2016, "Improved Techniques for Training GANs").
+
+Every technique of section 3 is a config switch over one GAN: feature
+matching, minibatch discrimination, historical averaging, one-sided label
+smoothing and virtual batch norm (their pieces are in
+:mod:`rlgen.gen.models.gan_layers`). ``semi_supervised`` turns the
+discriminator into the section-5 classifier with ``K + 1`` classes: it
+outputs ``K`` logits ``l_1..l_K`` and the fake class has a fixed logit 0, so
+
+    ``D(x) = Z(x) / (Z(x) + 1)``,  ``Z(x) = sum_k exp(l_k(x))``,
+
+i.e. ``D`` is the sigmoid of ``logsumexp_k l_k``: the usual GAN loss on that
+logit is the unsupervised loss, plus cross-entropy over the K real classes on
+labelled images (:func:`k_plus_one_losses`). ``supervised_only`` trains the
+same classifier on the labelled images alone, the baseline for that result.
+
+The defaults follow the paper's MNIST code: an MLP generator 100-500-500-784
+(batch norm, softplus, weight-normed sigmoid output) and an MLP discriminator
+784-1000-500-250-250-250-K with weight norm and Gaussian noise (std 0.3 on the
+input, 0.5 after each hidden layer), feature matching on the last hidden
+layer, Adam with lr 0.003 and beta1 0.5, batches of 100 and 100 labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rlgen.core.adversarial import discriminator_loss, discriminator_step, generator_loss
+from rlgen.core.nets import ConvDecoder, ConvEncoder, weight_norm
+from rlgen.gen.base import DataInfo, GenerativeModel, ModelConfig
+from rlgen.gen.models.gan_layers import (
+    GaussianNoise,
+    HistoricalAverage,
+    MinibatchDiscrimination,
+    VirtualBatchNormNet,
+    data_dependent_init,
+    dcgan_init,
+    decoder_channels,
+    encoder_channels,
+    feature_matching_loss,
+    frozen,
+    images_and_labels,
+)
+
+
+@dataclass
+class ImprovedGANConfig(ModelConfig):
+    """The ``[model] kind = "improved_gan"`` table: a GAN with switchable Improved-GAN techniques."""
+
+    kind = "improved_gan"
+
+    semi_supervised: bool = True
+    """K+1-class discriminator trained on labelled and unlabelled images; evaluate() reports test accuracy."""
+    supervised_only: bool = False
+    """Train only the classifier (the same discriminator network) on the labelled images, no generator: the baseline."""
+    arch: Literal["mlp", "conv"] = "mlp"
+    """Networks: the paper's MNIST MLPs, or DCGAN-style conv stacks (batch norm in both players)."""
+    feature_matching: bool = True
+    """Generator matches the mean last-hidden-layer discriminator features of real data, instead of fooling D."""
+    minibatch_discrimination: bool = False
+    """Append minibatch-discrimination features before the discriminator's output layer."""
+    mb_kernels: int = 100
+    """Minibatch discrimination: number of kernels (features added)."""
+    mb_kernel_dim: int = 5
+    """Minibatch discrimination: dimension of each kernel."""
+    historical_averaging: bool = False
+    """Penalise each player's distance to the running mean of its past parameters."""
+    historical_weight: float = 1e-3
+    """Weight of the historical-averaging penalty (a sum of squares over all parameters of a player)."""
+    real_label: float = 1.0
+    """Discriminator target for real images; e.g. 0.9 is one-sided label smoothing."""
+    virtual_batch_norm: bool = False
+    """Generator normalises with a fixed reference batch plus each example, instead of batch norm."""
+    vbn_reference_size: int = 100
+    """Virtual batch norm: latents in the reference batch (each generator pass also runs these)."""
+    latent_dim: int = 100
+    """Size of the generator's input z."""
+    latent: Literal["uniform", "normal"] = "uniform"
+    """Distribution of z: Unif(0, 1) per dimension as in the paper's MNIST code, or N(0, I)."""
+    g_hidden: tuple[int, ...] = (500, 500)
+    """MLP generator: hidden widths (softplus, batch norm)."""
+    d_hidden: tuple[int, ...] = (1000, 500, 250, 250, 250)
+    """MLP discriminator: hidden widths (ReLU, weight norm); the last one is the feature-matching layer."""
+    input_noise: float = 0.3
+    """MLP discriminator: std of the Gaussian noise added to its input in training."""
+    hidden_noise: float = 0.5
+    """MLP discriminator: std of the Gaussian noise added after each hidden layer in training."""
+    g_channels: tuple[int, ...] = (128, 64)
+    """Conv generator: channels entering each x2 upsampling block."""
+    d_channels: tuple[int, ...] = (64, 128)
+    """Conv discriminator: channels of each stride-2 block; its flattened output is the feature-matching layer."""
+    data_init: bool = True
+    """MLP discriminator: set its weight-normed layers' scales from the first batch (hidden ones then fixed), as the paper's code."""
+    lr: float = 3e-3
+    """Adam step size of both players (the paper's MNIST code: 0.003, with weight norm; ~2e-4 suits arch conv)."""
+    beta1: float = 0.5
+    """Adam beta1 of both players."""
+
+    def validate(self) -> None:
+        if self.supervised_only and not self.semi_supervised:
+            raise ValueError("supervised_only is the baseline of semi_supervised; set semi_supervised = true too")
+        if not 0.5 < self.real_label <= 1.0:
+            raise ValueError(f"real_label must be in (0.5, 1], got {self.real_label}")
+        if self.latent_dim < 1 or not self.d_hidden or not self.d_channels:
+            raise ValueError("improved_gan needs latent_dim >= 1 and non-empty d_hidden and d_channels")
+        if self.virtual_batch_norm and self.vbn_reference_size < 1:
+            raise ValueError("virtual_batch_norm needs vbn_reference_size >= 1")
+        if self.historical_weight < 0:
+            raise ValueError("historical_weight must be non-negative")
+
+    def data_defaults(self) -> dict[str, Any]:
+        """100 labelled images (10 per digit), the paper's main MNIST setting."""
+        return {"labels_per_class": 10}
+
+    def trainer_defaults(self) -> dict[str, Any]:
+        """Batches of 100 as in the paper's code; 300 epochs of mnist5k's 4,000 training images."""
+        return {"epochs": 300, "batch_size": 100, "eval_every": 25, "drop_last": True}
+
+    def build(self, info: DataInfo) -> ImprovedGAN:
+        return ImprovedGAN(self, info)
+
+
+def k_plus_one_losses(
+    logits_real_lab: Tensor, labels: Tensor, logits_real_unl: Tensor, logits_fake: Tensor, *, real_label: float = 1.0
+) -> dict[str, Tensor]:
+    """Semi-supervised discriminator losses with K real classes and a fixed zero fake logit (section 5).
+
+    With ``lse = logsumexp_k l_k`` and ``D(x) = sigmoid(lse(x))``:
+
+    * ``supervised``: ``mean CE(l(x_lab), y)`` over the K real classes (the
+      ``K + 1``-way cross-entropy conditioned on "real", as in the paper);
+    * ``unsupervised``: ``-mean log D(x_unl) - mean log(1 - D(G(z)))``
+      ``= -mean lse(l_unl) + mean softplus(lse(l_unl)) + mean softplus(lse(l_fake))``,
+      which is :func:`~rlgen.core.adversarial.discriminator_loss` of the ``lse`` logits;
+    * ``loss``: their sum.
+
+    :param logits_real_lab: ``(B_lab, K)`` logits of labelled real images.
+    :param labels: ``(B_lab,)`` class indices.
+    :param logits_real_unl: ``(B, K)`` logits of real images, labels unused.
+    :param logits_fake: ``(B', K)`` logits of generated images.
+    :param real_label: one-sided label smoothing of the unsupervised term.
+    """
+    supervised = F.cross_entropy(logits_real_lab, labels)
+    lse_real, lse_fake = torch.logsumexp(logits_real_unl, -1), torch.logsumexp(logits_fake, -1)
+    unsupervised = discriminator_loss(lse_real, lse_fake, real_label=real_label)
+    return {"supervised": supervised, "unsupervised": unsupervised, "loss": supervised + unsupervised}
+
+
+class Discriminator(nn.Module):
+    """``x -> features`` (the feature-matching layer) ``-> [minibatch features] -> logits``.
+
+    Outputs ``(B, K)`` class logits in the semi-supervised modes, else ``(B,)`` real/fake logits.
+    """
+
+    def __init__(self, config: ImprovedGANConfig, info: DataInfo) -> None:
+        super().__init__()
+        shape = info.image_shape
+        self.n_out = info.n_classes if config.semi_supervised else 1
+        if config.arch == "mlp":
+            layers: list[nn.Module] = [nn.Flatten(), GaussianNoise(config.input_noise)]
+            prev = shape[0] * shape[1] * shape[2]
+            for i, width in enumerate(config.d_hidden):
+                if i > 0:
+                    layers.append(GaussianNoise(config.hidden_noise))
+                layers += [_normal_init(nn.Linear(prev, width)), nn.ReLU()]
+                prev = width
+            self.body = weight_norm(nn.Sequential(*layers))
+            if config.data_init:
+                # As in the paper's code, hidden units keep the scale g the data-dependent init gives them; only
+                # directions and biases train, which bounds the features that feature matching compares.
+                for m in self.body.modules():
+                    if isinstance(m, nn.Linear):
+                        m.parametrizations.weight.original0.requires_grad_(False)
+            pre_head: list[nn.Module] = [GaussianNoise(config.hidden_noise)]
+        else:
+            conv = ConvEncoder(shape, encoder_channels(config.d_channels, shape), norm="batch", activation="leaky_relu")
+            self.body = dcgan_init(conv)
+            prev = conv.out_features
+            pre_head = []
+        if config.minibatch_discrimination:
+            mbd = MinibatchDiscrimination(prev, config.mb_kernels, config.mb_kernel_dim)
+            pre_head.append(mbd)
+            prev = mbd.out_features
+        head = nn.Linear(prev, self.n_out)
+        self.head = nn.Sequential(*pre_head, weight_norm(_normal_init(head)) if config.arch == "mlp" else dcgan_init(head))
+
+    def features(self, x: Tensor) -> Tensor:
+        """``(B, C, H, W) -> (B, F)``: the last hidden layer, which feature matching compares."""
+        return self.body(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.head(self.features(x))  # (B, n_out)
+        return out if self.n_out > 1 else out.squeeze(-1)
+
+
+def _normal_init(layer: nn.Linear, std: float = 0.1) -> nn.Linear:
+    """``N(0, std^2)`` weights, zero bias, as the paper's code starts its weight-normed layers.
+
+    Under weight norm the init no longer sets the output scale, but it still sets
+    the norm of ``v``, and with it how far one Adam step turns ``v``'s
+    direction (about ``lr * sqrt(fan_in) / ||v||``). PyTorch's default
+    (``||v|| ~ 0.58``) turns it several times faster than ``||v|| = std * sqrt(fan_in)``
+    here, which made lr 0.003 unstable.
+    """
+    with torch.no_grad():
+        nn.init.normal_(layer.weight, 0.0, std)
+        if layer.bias is not None:
+            nn.init.zeros_(layer.bias)
+    return layer
+
+
+def _generator(config: ImprovedGANConfig, info: DataInfo) -> nn.Module:
+    shape = info.image_shape
+    if config.arch == "mlp":
+        layers: list[nn.Module] = []
+        prev = config.latent_dim
+        for width in config.g_hidden:
+            # BN's shift replaces the bias; softplus as in the paper's MNIST generator; Glorot init as Lasagne's.
+            linear = nn.Linear(prev, width, bias=False)
+            nn.init.xavier_uniform_(linear.weight)
+            layers += [linear, nn.BatchNorm1d(width), nn.Softplus()]
+            prev = width
+        out = nn.Linear(prev, shape[0] * shape[1] * shape[2])
+        nn.init.xavier_uniform_(out.weight)
+        nn.init.zeros_(out.bias)
+        out = weight_norm(out)
+        with torch.no_grad():
+            out.parametrizations.weight.original0.fill_(1.0)  # unit-norm weights per output pixel, as the paper's code
+        net: nn.Module = nn.Sequential(*layers, out, nn.Sigmoid(), nn.Unflatten(1, tuple(shape)))
+    else:
+        net = dcgan_init(ConvDecoder(config.latent_dim, shape, decoder_channels(config.g_channels, shape),
+                                     out_activation="sigmoid", norm="batch", activation="relu"))
+    return net
+
+
+class ImprovedGAN(GenerativeModel):
+    """Improved GAN; see the module docstring. Call :meth:`set_labelled` before semi-supervised training."""
+
+    def __init__(self, config: ImprovedGANConfig, info: DataInfo) -> None:
+        super().__init__(config, info)
+        self.discriminator = Discriminator(config, info)
+        self.generator: nn.Module | None = None
+        if not config.supervised_only:
+            self.generator = _generator(config, info)
+            if config.virtual_batch_norm:
+                self.generator = VirtualBatchNormNet(self.generator, self.prior(config.vbn_reference_size))
+        self.hist_d = self.hist_g = None
+        if config.historical_averaging:
+            self.hist_d = HistoricalAverage(self.discriminator.parameters())
+            if self.generator is not None:
+                self.hist_g = HistoricalAverage(self.generator.parameters())
+        # Checkpointed, so a resumed run does not initialise again.
+        self.register_buffer("initialised", torch.tensor(not (config.arch == "mlp" and config.data_init)))
+        # Not checkpointed: the caller passes the labelled images again on resume.
+        self.register_buffer("x_lab", None, persistent=False)
+        self.register_buffer("y_lab", None, persistent=False)
+        self._label_seed = 0
+
+    # -- labelled data ----------------------------------------------------
+
+    def set_labelled(self, x: Tensor, y: Tensor) -> None:
+        """Keep the labelled training images ``(N, C, H, W)`` and labels ``(N,)``.
+
+        Each step then draws a labelled minibatch as large as the unlabelled one,
+        cycling through the labelled set in a fresh random order each pass (the
+        paper's code tiles its 100 labelled images the same way). The order
+        depends only on the step and a seed drawn here, so a resumed run sees
+        the same minibatches. Without this call, the labelled rows of each batch
+        (labels other than -1) are used.
+        """
+        if x.shape[0] != y.shape[0] or x.shape[0] == 0:
+            raise ValueError(f"need as many labelled images as labels, at least one; got {x.shape[0]} and {y.shape[0]}")
+        if (y < 0).any() or (y >= self.info.n_classes).any():
+            raise ValueError(f"labels must be in [0, {self.info.n_classes}); got {y.min().item()}..{y.max().item()}")
+        self.x_lab, self.y_lab = x.to(self.device), y.to(self.device).long()
+        self._label_seed = int(torch.randint(2**31, ()).item())
+
+    def _labelled_batch(self, x: Tensor, y: Tensor | None, n: int, step: int) -> tuple[Tensor, Tensor] | None:
+        if self.x_lab is None:
+            if y is None or not (y >= 0).any():
+                return None
+            return x[y >= 0], y[y >= 0]
+        total = self.x_lab.shape[0]
+        parts, pos = [], step * n
+        while pos < (step + 1) * n:
+            cycle, offset = divmod(pos, total)
+            perm = torch.randperm(total, generator=torch.Generator().manual_seed(self._label_seed + cycle))
+            take = min(total - offset, (step + 1) * n - pos)
+            parts.append(perm[offset : offset + take])
+            pos += take
+        idx = torch.cat(parts).to(self.device)
+        return self.x_lab[idx], self.y_lab[idx]
+
+    # -- training ---------------------------------------------------------
+
+    def prior(self, n: int) -> Tensor:
+        """``n`` latents ``(n, latent_dim)``."""
+        device = next(self.discriminator.parameters()).device
+        if self.config.latent == "uniform":
+            return torch.rand(n, self.config.latent_dim, device=device)
+        return torch.randn(n, self.config.latent_dim, device=device)
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        betas = (self.config.beta1, 0.999)
+        opts = {"d": torch.optim.Adam(self.discriminator.parameters(), lr=self.config.lr, betas=betas)}
+        if self.generator is not None:
+            opts["g"] = torch.optim.Adam(self.generator.parameters(), lr=self.config.lr, betas=betas)
+        return opts
+
+    def _logit(self, out: Tensor) -> Tensor:
+        """Real/fake logit ``(B,)``: ``logsumexp`` of the K class logits, or the single logit."""
+        return torch.logsumexp(out, -1) if self.config.semi_supervised else out
+
+    def train_step(self, batch: Any, optimizers: dict[str, torch.optim.Optimizer], step: int) -> dict[str, Tensor | float]:
+        cfg = self.config
+        x, y = images_and_labels(batch)  # (B, C, H, W), (B,)
+        if not self.initialised:
+            data_dependent_init(self.discriminator, x)
+            self.initialised.fill_(True)
+        labelled = self._labelled_batch(x, y, x.shape[0], step) if cfg.semi_supervised else None
+        if cfg.supervised_only:
+            return self._supervised_step(labelled, optimizers["d"])
+        fake = self.generator(self.prior(x.shape[0]))  # (B, C, H, W)
+        terms: dict[str, Tensor] = {}
+
+        def extra_loss(out_real: Tensor, out_fake: Tensor) -> Tensor:
+            loss = out_real.new_zeros(())
+            if labelled is not None:
+                terms["sup"] = F.cross_entropy(self.discriminator(labelled[0]), labelled[1])
+                loss = loss + terms["sup"]
+            if self.hist_d is not None:
+                terms["hist_d"] = self.hist_d.penalty(self.discriminator.parameters())
+                loss = loss + cfg.historical_weight * terms["hist_d"]
+            return loss
+
+        d = discriminator_step(self.discriminator, optimizers["d"], x, fake, real_label=cfg.real_label,
+                               extra_loss=extra_loss, logit_fn=self._logit, step=step)
+        if self.hist_d is not None:
+            self.hist_d.update(self.discriminator.parameters())
+        with frozen(self.discriminator):
+            if cfg.feature_matching:
+                with torch.no_grad():
+                    f_real = self.discriminator.features(x)  # (B, F)
+                loss_g = feature_matching_loss(f_real, self.discriminator.features(fake))
+            else:
+                loss_g = generator_loss(self._logit(self.discriminator(fake)))
+        total_g = loss_g
+        if self.hist_g is not None:
+            terms["hist_g"] = self.hist_g.penalty(self.generator.parameters())
+            total_g = total_g + cfg.historical_weight * terms["hist_g"]
+        optimizers["g"].zero_grad(set_to_none=True)
+        total_g.backward()
+        optimizers["g"].step()
+        if self.hist_g is not None:
+            self.hist_g.update(self.generator.parameters())
+        out = {"loss/d": d["loss"], "loss/g": loss_g.detach(), "d/acc_real": d["acc_real"], "d/acc_fake": d["acc_fake"]}
+        if cfg.semi_supervised:
+            out["loss/unsupervised"] = d["bce"]
+        out.update({f"loss/{k}": v.detach() for k, v in terms.items()})
+        return out
+
+    def _supervised_step(
+        self, labelled: tuple[Tensor, Tensor] | None, opt: torch.optim.Optimizer
+    ) -> dict[str, Tensor | float]:
+        """The baseline: cross-entropy on a labelled minibatch, nothing else."""
+        if labelled is None:
+            return {}
+        logits = self.discriminator(labelled[0])  # (B, K)
+        loss = F.cross_entropy(logits, labelled[1])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        acc = (logits.argmax(1) == labelled[1]).float().mean()
+        return {"loss/sup": loss.detach(), "train/accuracy": acc}
+
+    # -- outputs ----------------------------------------------------------
+
+    @torch.no_grad()
+    def sample(self, n: int) -> Tensor:
+        if self.generator is None:
+            raise NotImplementedError("a supervised_only improved_gan has no generator to sample from")
+        return self.generator(self.prior(n))  # (n, C, H, W)
+
+    @torch.no_grad()
+    def classify(self, x: Tensor) -> Tensor:
+        """Class predictions ``(B,)``: argmax over the K real-class logits (semi-supervised modes)."""
+        if not self.config.semi_supervised:
+            raise ValueError("classify needs semi_supervised = true: this discriminator has no class logits")
+        return self.discriminator(x).argmax(1)
+
+    @torch.no_grad()
+    def evaluate(self, data: Any) -> dict[str, float]:
+        """``accuracy`` of :meth:`classify` over the labelled test images (semi-supervised modes); else nothing."""
+        if not self.config.semi_supervised:
+            return {}
+        correct = total = 0
+        for batch in data:
+            x, y = images_and_labels(batch)
+            keep = y >= 0
+            if keep.any():
+                correct += (self.classify(x[keep]) == y[keep]).sum().item()
+                total += int(keep.sum().item())
+        return {"accuracy": correct / total} if total else {}

@@ -1,0 +1,249 @@
+"""InfoGAN (Chen et al. 2016, "InfoGAN: Interpretable Representation Learning by Information Maximizing GANs").
+
+The generator's input is noise ``z`` (62 dims, N(0, I)) plus codes ``c``: one
+categorical code ``Cat(10)`` (one-hot) and continuous codes ``Unif(-1, 1)``.
+A head ``Q(c | x)`` shares the discriminator's trunk; both players also
+maximise the variational lower bound on the mutual information (section 5)
+
+    ``L_I(G, Q) = E[log Q(c | G(z, c))] + H(c) <= I(c; G(z, c))``,
+
+i.e. they minimise ``lambda_cat * CE(cat) + lambda_cont * NLL(cont)``, with
+lambda 1 for the categorical and 0.1 for the continuous codes (appendix C).
+``Q`` models a continuous code as a Gaussian with a fixed unit standard
+deviation by default (then its NLL is half the squared error plus a constant,
+which keeps the bound from being gamed by a shrinking variance), or with a
+learned log-std per code.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rlgen.core.adversarial import discriminator_step, generator_loss
+from rlgen.core.nets import ConvDecoder, ConvEncoder
+from rlgen.gen.base import DataInfo, GenerativeModel, ModelConfig
+from rlgen.gen.models.gan_layers import dcgan_init, decoder_channels, encoder_channels, frozen, images_and_labels
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+@dataclass
+class InfoGANConfig(ModelConfig):
+    """The ``[model] kind = "infogan"`` table: a GAN with interpretable latent codes."""
+
+    kind = "infogan"
+
+    noise_dim: int = 62
+    """Size of the incompressible N(0, I) noise z (paper, MNIST: 62)."""
+    n_categories: int = 10
+    """Values of the one categorical code (10 for digits)."""
+    n_continuous: int = 2
+    """Continuous Unif(-1, 1) codes (paper, MNIST: 2, which learned rotation and width)."""
+    lambda_cat: float = 1.0
+    """Weight of the categorical code's information term."""
+    lambda_cont: float = 0.1
+    """Weight of the continuous codes' information term (smaller: their log-likelihood has another scale)."""
+    learn_cont_std: bool = False
+    """Q predicts a log-std for each continuous code; false: a fixed unit std."""
+    g_channels: tuple[int, ...] = (128, 64)
+    """Generator: channels entering each x2 upsampling block."""
+    d_channels: tuple[int, ...] = (64, 128)
+    """Discriminator trunk: channels of each stride-2 conv block."""
+    d_hidden: int = 1024
+    """Width of the trunk's fully connected layer shared by D and Q (paper: 1024)."""
+    q_hidden: int = 128
+    """Width of Q's own hidden layer (paper: 128)."""
+    lr_d: float = 2e-4
+    """Adam step size of the discriminator and Q (paper: 2e-4)."""
+    lr_g: float = 1e-3
+    """Adam step size of the generator (paper: 1e-3)."""
+    beta1: float = 0.5
+    """Adam beta1 of both players."""
+
+    def validate(self) -> None:
+        if self.noise_dim < 0 or self.n_categories < 2 or self.n_continuous < 0:
+            raise ValueError("infogan needs noise_dim >= 0, n_categories >= 2 and n_continuous >= 0")
+        if self.lambda_cat < 0 or self.lambda_cont < 0:
+            raise ValueError("infogan's lambda_cat and lambda_cont must be non-negative")
+
+    def trainer_defaults(self) -> dict[str, Any]:
+        return {"epochs": 30, "batch_size": 64}
+
+    def build(self, info: DataInfo) -> InfoGAN:
+        return InfoGAN(self, info)
+
+
+class InfoGAN(GenerativeModel):
+    """InfoGAN; ``discriminate_and_q`` returns D's logit and Q's outputs from one trunk pass."""
+
+    def __init__(self, config: InfoGANConfig, info: DataInfo) -> None:
+        super().__init__(config, info)
+        shape = info.image_shape
+        self.code_dim = config.n_categories + config.n_continuous
+        self.generator = ConvDecoder(
+            config.noise_dim + self.code_dim, shape, decoder_channels(config.g_channels, shape),
+            out_activation="sigmoid", norm="batch", activation="relu",
+        )
+        conv = ConvEncoder(shape, encoder_channels(config.d_channels, shape), norm="batch", activation="leaky_relu")
+        self.trunk = nn.Sequential(
+            conv, nn.Linear(conv.out_features, config.d_hidden, bias=False), nn.BatchNorm1d(config.d_hidden),
+            nn.LeakyReLU(0.2),
+        )
+        self.d_head = nn.Linear(config.d_hidden, 1)
+        q_out = config.n_categories + config.n_continuous * (2 if config.learn_cont_std else 1)
+        self.q_head = nn.Sequential(
+            nn.Linear(config.d_hidden, config.q_hidden, bias=False), nn.BatchNorm1d(config.q_hidden),
+            nn.LeakyReLU(0.2), nn.Linear(config.q_hidden, q_out),
+        )
+        dcgan_init(self)
+
+    # -- latents ----------------------------------------------------------
+
+    def prior(self, n: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Noise ``(n, noise_dim)``, categorical codes ``(n,)`` (int) and continuous codes ``(n, n_continuous)``."""
+        cfg = self.config
+        z = torch.randn(n, cfg.noise_dim, device=self.device)
+        cat = torch.randint(cfg.n_categories, (n,), device=self.device)
+        cont = torch.rand(n, cfg.n_continuous, device=self.device) * 2 - 1
+        return z, cat, cont
+
+    def generate(self, z: Tensor, cat: Tensor, cont: Tensor) -> Tensor:
+        """Images ``(B, C, H, W)`` from noise, categorical indices and continuous codes."""
+        one_hot = F.one_hot(cat, self.config.n_categories).to(z.dtype)
+        return self.generator(torch.cat([z, one_hot, cont], dim=1))
+
+    # -- discriminator and Q ----------------------------------------------
+
+    def discriminate_and_q(self, x: Tensor) -> Tensor:
+        """``(B, C, H, W) -> (B, 1 + Q)``: column 0 is D's real/fake logit, the rest Q's outputs."""
+        h = self.trunk(x)  # (B, d_hidden)
+        return torch.cat([self.d_head(h), self.q_head(h)], dim=1)
+
+    @staticmethod
+    def _logit(out: Tensor) -> Tensor:
+        return out[:, 0]  # (B,)
+
+    def info_terms(self, q: Tensor, cat: Tensor, cont: Tensor) -> dict[str, Tensor]:
+        """Negative log-likelihoods of the codes under Q, their weighted sum, and the MI lower bounds.
+
+        :param q: Q's outputs ``(B, Q)`` (without D's logit column).
+        :return: ``cat_nll``, ``cont_nll`` (summed over codes, mean over the
+            batch), ``loss`` = ``lambda_cat * cat_nll + lambda_cont * cont_nll``
+            and ``mi_cat`` = ``log K - cat_nll``, the lower bound on ``I(c_cat; x)`` in nats.
+        """
+        cfg = self.config
+        k, m = cfg.n_categories, cfg.n_continuous
+        cat_nll = F.cross_entropy(q[:, :k], cat)
+        mean = q[:, k : k + m]  # (B, m)
+        # Clamped so a learned std cannot make the likelihood unbounded.
+        log_std = q[:, k + m : k + 2 * m].clamp(-5, 2) if cfg.learn_cont_std else torch.zeros_like(mean)
+        cont_nll = (0.5 * ((cont - mean) * torch.exp(-log_std)).pow(2) + log_std + 0.5 * _LOG_2PI).sum(1).mean()
+        loss = cfg.lambda_cat * cat_nll + cfg.lambda_cont * cont_nll
+        return {"cat_nll": cat_nll, "cont_nll": cont_nll, "loss": loss, "mi_cat": math.log(k) - cat_nll}
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        betas = (self.config.beta1, 0.999)
+        d_params = [*self.trunk.parameters(), *self.d_head.parameters(), *self.q_head.parameters()]
+        return {
+            "d": torch.optim.Adam(d_params, lr=self.config.lr_d, betas=betas),
+            "g": torch.optim.Adam(self.generator.parameters(), lr=self.config.lr_g, betas=betas),
+        }
+
+    def train_step(self, batch: Any, optimizers: dict[str, torch.optim.Optimizer], step: int) -> dict[str, Tensor | float]:
+        """D and Q update on (real, G(z, c)) with the information term, then G's update with it too."""
+        x, _ = images_and_labels(batch)  # (B, C, H, W)
+        z, cat, cont = self.prior(x.shape[0])
+        fake = self.generate(z, cat, cont)  # (B, C, H, W)
+        info_d: dict[str, Tensor] = {}
+
+        def info_loss(out_real: Tensor, out_fake: Tensor) -> Tensor:
+            info_d.update(self.info_terms(out_fake[:, 1:], cat, cont))  # fakes are detached: trains Q and the trunk
+            return info_d["loss"]
+
+        d = discriminator_step(self.discriminate_and_q, optimizers["d"], x, fake, extra_loss=info_loss,
+                               logit_fn=self._logit, step=step)
+        with frozen(self.trunk), frozen(self.d_head), frozen(self.q_head):
+            out = self.discriminate_and_q(fake)  # (B, 1 + Q)
+            info_g = self.info_terms(out[:, 1:], cat, cont)
+            loss_g = generator_loss(self._logit(out)) + info_g["loss"]
+        optimizers["g"].zero_grad(set_to_none=True)
+        loss_g.backward()
+        optimizers["g"].step()
+        return {
+            "loss/d": d["loss"], "loss/g": loss_g.detach(), "loss/info": info_d["loss"].detach(),
+            "info/mi_cat": info_d["mi_cat"].detach(), "info/cont_nll": info_d["cont_nll"].detach(),
+            "d/acc_real": d["acc_real"], "d/acc_fake": d["acc_fake"],
+        }
+
+    # -- outputs ----------------------------------------------------------
+
+    @torch.no_grad()
+    def sample(self, n: int) -> Tensor:
+        return self.generate(*self.prior(n))  # (n, C, H, W)
+
+    @torch.no_grad()
+    def traverse(self, code: Literal["cat", "cont"], index: int = 0, steps: int = 10, *, span: float = 2.0) -> Tensor:
+        """Latent traversals: a grid with one row per categorical value.
+
+        :param code: ``"cat"``: column ``j`` uses noise sample ``j`` (shared by
+            every row) with continuous codes 0, so each column shows one style
+            across the categories; ``"cont"``: continuous code ``index`` sweeps
+            ``linspace(-span, span, steps)`` along the columns, with one noise
+            sample for the whole grid and the other continuous codes 0.
+        :param index: which continuous code (``"cont"``); must be 0 for the single categorical code.
+        :param span: sweep range; going past the training range [-1, 1] shows how far
+            the code generalises (the paper sweeps to 2).
+        :return: ``(n_categories * steps, C, H, W)``, row by row.
+        """
+        cfg = self.config
+        k, dev = cfg.n_categories, self.device
+        cat = torch.arange(k, device=dev).repeat_interleave(steps)  # (K * S,)
+        cont = torch.zeros(k * steps, cfg.n_continuous, device=dev)
+        if code == "cat":
+            if index != 0:
+                raise ValueError(f"there is one categorical code, so index must be 0, got {index}")
+            z = torch.randn(steps, cfg.noise_dim, device=dev).repeat(k, 1)  # (K * S, noise)
+        elif code == "cont":
+            if not 0 <= index < cfg.n_continuous:
+                raise ValueError(f"continuous code index must be in [0, {cfg.n_continuous}), got {index}")
+            z = torch.randn(1, cfg.noise_dim, device=dev).expand(k * steps, -1)
+            cont[:, index] = torch.linspace(-span, span, steps, device=dev).repeat(k)
+        else:
+            raise ValueError(f"code must be 'cat' or 'cont', got {code!r}")
+        return self.generate(z, cat, cont)
+
+    @torch.no_grad()
+    def predict_codes(self, x: Tensor) -> Tensor:
+        """Q's most likely categorical code ``(B,)`` for images ``(B, C, H, W)``."""
+        return self.discriminate_and_q(x)[:, 1 : 1 + self.config.n_categories].argmax(1)
+
+    @torch.no_grad()
+    def evaluate(self, data: Any) -> dict[str, float]:
+        """``cat_accuracy``: Q's categorical code as an unsupervised classifier, codes matched to labels one-to-one.
+
+        The matching maximises agreement over the code/label contingency matrix
+        (Hungarian algorithm), as the paper's 5% MNIST error is measured.
+        Unlabelled test images (label -1) are skipped.
+        """
+        from rlgen.gen.metrics import hungarian_accuracy
+
+        preds, labels = [], []
+        for batch in data:
+            x, y = images_and_labels(batch)
+            if y is None:
+                continue
+            keep = y >= 0
+            if keep.any():
+                preds.append(self.predict_codes(x[keep]).cpu())
+                labels.append(y[keep].cpu())
+        if not preds:
+            return {}
+        pred, label = torch.cat(preds).numpy(), torch.cat(labels).numpy()
+        return {"cat_accuracy": float(hungarian_accuracy(pred.astype(np.int64), label.astype(np.int64)))}

@@ -1,0 +1,167 @@
+"""Image-model runs behind ``rlgen gen``: train, load, sample, evaluate, complete.
+
+A run directory holds ``config.toml`` (a :class:`GenConfig`, loadable as a recipe),
+``tb/`` (losses, ``perf/images_per_s``, sample grids), ``samples/`` (PNG grids during
+training), ``checkpoints/last.pt`` (written atomically, resumable) and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlgen.checkpoint import load_checkpoint
+from rlgen.config import apply_overrides, load_recipe, to_dict
+from rlgen.core.images import save_grid
+from rlgen.core.trainer import Trainer
+from rlgen.errors import ConfigError, RlgenError
+from rlgen.gen.base import GenConfig, GenerativeModel, model_kinds
+from rlgen.runs import new_run_dir, save_config
+
+#: Trained domain classifiers (for FID and classifier scores) are cached here, per dataset.
+CLASSIFIER_CACHE = "_classifiers"
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(device)
+
+
+def default_config(kind: str) -> GenConfig:
+    """The built-in recipe of a model: its config's defaults plus its preferred data and trainer settings."""
+    kinds = model_kinds()
+    if kind not in kinds:
+        raise ConfigError(f"unknown model '{kind}'; choose one of {', '.join(sorted(kinds))}")
+    model_cfg = kinds[kind]()
+    cfg = GenConfig(name=kind, model=model_cfg)
+    overrides = {f"data.{k}": v for k, v in getattr(model_cfg, "data_defaults", lambda: {})().items()}
+    overrides.update({f"trainer.{k}": v for k, v in getattr(model_cfg, "trainer_defaults", lambda: {})().items()})
+    return apply_overrides(cfg, overrides, source=f"defaults of {kind}") if overrides else cfg
+
+
+def load_gen_recipe(path: str | Path) -> GenConfig:
+    cfg = load_recipe(GenConfig, path)
+    if cfg.model is None:
+        raise ConfigError(f"recipe {path} has no [model] table; add one with kind = 'dcgan' (or another model)")
+    return cfg
+
+
+def build(cfg: GenConfig, *, split: str = "train") -> tuple[GenerativeModel, Any, Any]:
+    """The model and its train and test data for a config."""
+    from rlgen.gen.data import load_data
+
+    train, info = load_data(cfg.data, split="train", seed=cfg.trainer.seed)
+    test, _ = load_data(cfg.data, split="test", seed=cfg.trainer.seed)
+    torch.manual_seed(cfg.trainer.seed)
+    model = cfg.model.build(info)
+    return model, train, test
+
+
+def _labelled(train: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = train.tensors if hasattr(train, "tensors") else (train.images, train.labels)
+    keep = y >= 0
+    return x[keep], y[keep]
+
+
+def train_gen(cfg: GenConfig, *, run_dir: Path | None = None, resume: bool = False) -> dict[str, Any]:
+    """Train an image model; return the summary (also in ``summary.json``)."""
+    if cfg.model is None:
+        raise ConfigError("the config has no model; pass a model kind such as dcgan")
+    if cfg.torch_threads > 0:
+        torch.set_num_threads(cfg.torch_threads)
+    device = resolve_device(cfg.device)
+    model, train, test = build(cfg)  # before the run directory: bad data leaves nothing behind
+    model = model.to(device)
+    if run_dir is None:
+        run_dir = new_run_dir(cfg.run_root, cfg.name or cfg.model.kind)
+    run_dir = Path(run_dir)
+    if not resume:
+        save_config(run_dir, cfg)
+    if hasattr(model, "set_labelled"):  # semi-supervised models draw labelled minibatches from these
+        x_lab, y_lab = _labelled(train)
+        model.set_labelled(x_lab.to(device), y_lab.to(device))
+    trainer = Trainer(model=model, train_data=train, test_data=test, config=cfg.trainer, run_dir=run_dir,
+                      model_config=to_dict(cfg.model), kind=cfg.model.kind, resume=resume)
+    summary = trainer.fit()
+    if hasattr(model, "sample"):
+        try:
+            model.eval()
+            save_grid(model.sample(64).cpu(), run_dir / "samples.png", nrow=8, scale=_scale(cfg))
+        except NotImplementedError:
+            pass
+    return {"run_dir": str(run_dir), "model": cfg.model.kind, **summary}
+
+
+def _scale(cfg: GenConfig) -> int:
+    return 4 if cfg.data.dataset == "digits" else 2
+
+
+def load_gen_run(run_dir: str | Path) -> tuple[GenConfig, GenerativeModel, Any, Any]:
+    """A trained run's config, model (weights from its last checkpoint, eval mode) and data."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.toml").is_file():
+        raise RlgenError(f"{run_dir} is not an image-model run (no config.toml); pass a directory made by 'rlgen gen train'")
+    cfg = load_gen_recipe(run_dir / "config.toml")
+    model, train, test = build(cfg)
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt", kind=cfg.model.kind)
+    model.load_state_dict(state["model"])
+    model.to(resolve_device(cfg.device)).eval()
+    return cfg, model, train, test
+
+
+def sample_grid(run_dir: str | Path, *, n: int, out: Path | None = None, seed: int = 0) -> Path:
+    cfg, model, _, _ = load_gen_run(run_dir)
+    torch.manual_seed(seed)
+    images = model.sample(n).cpu()
+    return save_grid(images, out or Path(run_dir) / f"samples-{n}.png", nrow=int(np.ceil(np.sqrt(n))), scale=_scale(cfg))
+
+
+def evaluate_run(run_dir: str | Path, *, n_samples: int = 1000, seed: int = 0) -> dict[str, float]:
+    """The model's own test metrics, plus domain FID and classifier score of its samples."""
+    from rlgen.gen.metrics import classifier_for, classifier_score, domain_fid
+
+    cfg, model, _, test = load_gen_run(run_dir)
+    device = model.device
+    loader = torch.utils.data.DataLoader(test, batch_size=256)
+    with torch.no_grad():
+        metrics = dict(model.evaluate([[t.to(device) for t in b] for b in loader]))
+    try:
+        torch.manual_seed(seed)
+        fake = torch.cat([model.sample(min(250, n_samples - i)).cpu() for i in range(0, n_samples, 250)])
+    except NotImplementedError:
+        fake = None
+    if fake is not None:
+        classifier = classifier_for(cfg.data, Path(cfg.run_root) / CLASSIFIER_CACHE)
+        real = test.tensors[0] if hasattr(test, "tensors") else torch.stack([test[i][0] for i in range(len(test))])
+        metrics["domain_fid"] = domain_fid(classifier, real[:n_samples], fake)
+        metrics["classifier_score"] = classifier_score(classifier, fake)
+    return metrics
+
+
+def complete_run(run_dir: str | Path, *, n_images: int = 8, n_samples: int = 4, out: Path | None = None,
+                 seed: int = 0) -> Path:
+    """Originals, their upper halves, and ``n_samples`` completions of the lower half, one row per image."""
+    cfg, model, _, test = load_gen_run(run_dir)
+    if not hasattr(model, "complete"):
+        raise RlgenError(f"{cfg.model.kind} cannot complete images; use a pixelcnn or pixelrnn run")
+    x = test.tensors[0][:n_images].to(model.device)  # (N, C, H, W)
+    rows = x.shape[-2] // 2
+    torch.manual_seed(seed)
+    completions = model.complete(x, n_samples, rows)  # (N, S, C, H, W)
+    occluded = x.clone()
+    occluded[..., rows:, :] = 0.5  # grey: the hidden half
+    grid = torch.cat([x[:, None], occluded[:, None], completions], dim=1)  # (N, 2 + S, C, H, W)
+    return save_grid(grid.flatten(0, 1).cpu(), out or Path(run_dir) / "completions.png", nrow=2 + n_samples,
+                     scale=_scale(cfg))
+
+
+__all__ = ["default_config", "evaluate_run", "complete_run", "load_gen_recipe", "load_gen_run", "sample_grid",
+           "train_gen"]

@@ -1,0 +1,320 @@
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from rlgen.config import field_docs, from_dict
+from rlgen.core.adversarial import discriminator_step
+from rlgen.core.nets import weight_norm
+from rlgen.errors import ConfigError
+from rlgen.gen.base import DataInfo, model_kinds
+from rlgen.gen.models.dcgan import DCGANConfig
+from rlgen.gen.models.gan_layers import (
+    HistoricalAverage,
+    MinibatchDiscrimination,
+    VirtualBatchNorm,
+    VirtualBatchNormNet,
+    data_dependent_init,
+    feature_matching_loss,
+    slerp,
+)
+from rlgen.gen.models.improved_gan import ImprovedGANConfig, k_plus_one_losses
+from rlgen.gen.models.infogan import InfoGANConfig
+
+SHAPES = [(1, 28, 28), (1, 8, 8), (3, 32, 32)]
+
+TINY = {
+    "dcgan": DCGANConfig(latent_dim=8, g_channels=(16, 8), d_channels=(8, 16)),
+    "infogan": InfoGANConfig(noise_dim=8, g_channels=(16, 8), d_channels=(8, 16), d_hidden=32, q_hidden=16),
+    "improved_gan": ImprovedGANConfig(latent_dim=8, g_hidden=(32,), d_hidden=(32, 16)),
+    "improved_gan_conv_all": ImprovedGANConfig(
+        arch="conv", semi_supervised=False, latent_dim=8, g_channels=(16, 8), d_channels=(8, 16),
+        minibatch_discrimination=True, mb_kernels=6, mb_kernel_dim=3, historical_averaging=True,
+        virtual_batch_norm=True, vbn_reference_size=4, real_label=0.9, feature_matching=False,
+    ),
+    "improved_gan_conv_semi": ImprovedGANConfig(
+        arch="conv", latent_dim=8, g_channels=(16, 8), d_channels=(8, 16), minibatch_discrimination=True,
+        mb_kernels=6, mb_kernel_dim=3, lr=2e-4,
+    ),
+}
+
+
+def info(shape=(1, 8, 8)) -> DataInfo:
+    return DataInfo(image_shape=shape, n_classes=10, binarized=False)
+
+
+def batch(shape=(1, 8, 8), n=8, labelled=4):
+    x = torch.rand(n, *shape)
+    y = torch.randint(10, (n,))
+    y[labelled:] = -1
+    return [x, y]
+
+
+def params(module: nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def changed(before: list[torch.Tensor], module: nn.Module) -> bool:
+    return any(not torch.equal(a, b) for a, b in zip(before, module.parameters()))
+
+
+# -- registry and configs ------------------------------------------------------
+
+
+def test_kinds_registered_and_every_field_documented():
+    kinds = model_kinds()
+    for kind, cls in (("dcgan", DCGANConfig), ("improved_gan", ImprovedGANConfig), ("infogan", InfoGANConfig)):
+        assert kinds[kind] is cls
+        docs = field_docs(cls)
+        assert {f.name for f in dataclasses.fields(cls)} <= set(docs)
+
+
+def test_config_validation_is_a_config_error():
+    with pytest.raises(ConfigError, match="supervised_only"):
+        from_dict(ImprovedGANConfig, {"supervised_only": True, "semi_supervised": False})
+    with pytest.raises(ConfigError, match="real_label"):
+        from_dict(DCGANConfig, {"real_label": 0.3})
+    assert from_dict(InfoGANConfig, {"g_channels": [32, 16]}).g_channels == (32, 16)
+
+
+# -- shapes, sampling, one step -----------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("name", list(TINY))
+def test_builds_and_samples_in_range(name, shape):
+    torch.manual_seed(0)
+    model = TINY[name].build(info(shape))
+    model.eval()
+    x = model.sample(4)
+    assert x.shape == (4, *shape)
+    assert torch.all((x >= 0) & (x <= 1))
+
+
+def test_default_configs_build_for_every_shape():
+    for cfg in (DCGANConfig(), InfoGANConfig(), ImprovedGANConfig()):
+        for shape in SHAPES:
+            torch.manual_seed(0)
+            assert cfg.build(info(shape)).eval().sample(2).shape == (2, *shape)
+
+
+@pytest.mark.parametrize("name", list(TINY))
+def test_one_train_step_updates_both_players(name):
+    torch.manual_seed(0)
+    shape = (1, 8, 8)
+    model = TINY[name].build(info(shape))
+    opts = model.configure_optimizers()
+    assert set(opts) == {"d", "g"}
+    g_before, d_before = params(model.generator), params(model.discriminator if name != "infogan" else model.trunk)
+    out = model.train_step(batch(shape), opts, 0)
+    assert {"loss/d", "loss/g", "d/acc_real", "d/acc_fake"} <= set(out)
+    assert all(math.isfinite(float(v)) for v in out.values())
+    assert changed(g_before, model.generator)
+    assert changed(d_before, model.discriminator if name != "infogan" else model.trunk)
+
+
+def test_dcgan_interpolation_grid():
+    torch.manual_seed(0)
+    model = TINY["dcgan"].build(info()).eval()
+    for mode in ("slerp", "linear"):
+        assert model.interpolate(3, 5, mode=mode).shape == (15, 1, 8, 8)
+    a, b = torch.randn(4, 16), torch.randn(4, 16)
+    path = slerp(a, b, torch.linspace(0, 1, 5))  # (4, 5, 16)
+    torch.testing.assert_close(path[:, 0], a)
+    torch.testing.assert_close(path[:, -1], b)
+    torch.testing.assert_close(slerp(a, a, torch.tensor([0.5]))[:, 0], a)  # parallel: no NaN
+
+
+# -- Improved GAN maths --------------------------------------------------------------
+
+
+def test_k_plus_one_losses_match_numpy():
+    rng = np.random.default_rng(0)
+    lab, labels = rng.normal(0, 2, (6, 10)), rng.integers(0, 10, 6)
+    unl, fake = rng.normal(0, 2, (8, 10)), rng.normal(0, 2, (5, 10))
+    t = lambda a: torch.as_tensor(a, dtype=torch.float64)  # noqa: E731
+    got = k_plus_one_losses(t(lab), torch.as_tensor(labels), t(unl), t(fake))
+
+    # The written form with an explicit (K+1)-th fake logit fixed at 0.
+    def log_softmax_k1(logits):
+        full = np.concatenate([logits, np.zeros((len(logits), 1))], axis=1)
+        return full - np.log(np.exp(full).sum(1, keepdims=True))
+
+    lse = lambda a: np.log(np.exp(a).sum(1))  # noqa: E731
+    softplus = lambda a: np.log1p(np.exp(a))  # noqa: E731
+    # Supervised: -log p(y | x, y < K+1).
+    sup = -np.mean(lab[np.arange(6), labels] - lse(lab))
+    unsup = -np.mean(lse(unl)) + np.mean(softplus(lse(unl))) + np.mean(softplus(lse(fake)))
+    # The same as -E log D(x) - E log(1 - D(G(z))) with D = 1 - p(K+1 | x).
+    d_real, d_fake = 1 - np.exp(log_softmax_k1(unl)[:, -1]), 1 - np.exp(log_softmax_k1(fake)[:, -1])
+    assert unsup == pytest.approx(-np.mean(np.log(d_real)) - np.mean(np.log(1 - d_fake)), rel=1e-10)
+    assert got["supervised"].item() == pytest.approx(sup, rel=1e-10)
+    assert got["unsupervised"].item() == pytest.approx(unsup, rel=1e-10)
+    assert got["loss"].item() == pytest.approx(sup + unsup, rel=1e-10)
+
+
+def test_semi_supervised_discriminator_step_is_the_unsupervised_k_plus_one_loss():
+    torch.manual_seed(0)
+    model = TINY["improved_gan"].build(info()).eval()  # eval: no noise, so both passes see the same logits
+    x, fake = torch.rand(6, 1, 8, 8), torch.rand(5, 1, 8, 8)
+    opt = torch.optim.SGD(model.discriminator.parameters(), lr=0.0)
+    stats = discriminator_step(model.discriminator, opt, x, fake, logit_fn=model._logit)
+    with torch.no_grad():
+        ref = k_plus_one_losses(model.discriminator(x), torch.zeros(6, dtype=torch.long), model.discriminator(x),
+                                model.discriminator(fake))
+    assert stats["bce"] == pytest.approx(ref["unsupervised"].item(), rel=1e-5)
+
+
+def test_minibatch_discrimination_shape_and_closeness():
+    torch.manual_seed(0)
+    layer = MinibatchDiscrimination(12, n_kernels=7, kernel_dim=3)
+    f = torch.randn(5, 12)
+    assert layer(f).shape == (5, 12 + 7)
+    torch.testing.assert_close(layer(f)[:, :12], f)
+    same = layer.closeness(f[:1].repeat(4, 1))  # (4, 7) identical examples
+    distinct = layer.closeness(3 * torch.randn(4, 12))
+    assert torch.all(same > distinct)
+    torch.testing.assert_close(same, torch.full_like(same, 3.0))  # exp(0) from each of the 3 others
+    assert torch.all(layer.closeness(f[:1]) == 0)  # a lone example has nothing to be close to
+
+
+def test_virtual_batch_norm_uses_only_reference_stats():
+    torch.manual_seed(0)
+    for shape in ((6,), (3, 4, 4)):
+        vbn = VirtualBatchNorm(shape[0], n_ref=8)
+        ref, xs = torch.randn(8, *shape), 5 * torch.randn(6, *shape) + 2
+        full = vbn(torch.cat([ref, xs]))[8:]
+        alone = torch.cat([vbn(torch.cat([ref, xs[i : i + 1]]))[8:] for i in range(6)])
+        torch.testing.assert_close(full, alone)
+        # The statistics are those of the reference batch plus the example itself.
+        both = torch.cat([ref, xs[:1]])
+        dims = [0] + list(range(2, both.dim()))
+        expect = (xs[:1] - both.mean(dims, keepdim=True)) / torch.sqrt(both.var(dims, unbiased=False, keepdim=True) + 1e-5)
+        torch.testing.assert_close(full[:1], expect, rtol=1e-4, atol=1e-4)
+    gen = VirtualBatchNormNet(nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU()), torch.randn(5, 4))
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in gen.modules())
+    z = torch.randn(7, 4)
+    torch.testing.assert_close(gen(z)[2:3], gen(z[2:3]))
+
+
+def test_historical_average_penalty():
+    torch.manual_seed(0)
+    net = nn.Linear(3, 2)
+    hist = HistoricalAverage(net.parameters())
+    assert hist.penalty(net.parameters()).item() == 0.0
+    first = params(net)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    net(torch.randn(4, 3)).pow(2).sum().backward()
+    opt.step()
+    pen = hist.penalty(net.parameters())
+    assert pen.item() > 0 and pen.requires_grad
+    hist.update(net.parameters())  # the average of the two parameter sets
+    mean = [(a + b) / 2 for a, b in zip(first, net.parameters())]
+    torch.testing.assert_close(hist.avg0, mean[0])
+    expected = sum((p - m).pow(2).sum() for p, m in zip(net.parameters(), mean))
+    assert hist.penalty(net.parameters()).item() == pytest.approx(expected.item(), rel=1e-5)
+    assert "avg0" in hist.state_dict()  # checkpointed with the model
+
+
+def test_data_dependent_init_normalises_each_weight_normed_layer():
+    torch.manual_seed(0)
+    net = weight_norm(nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 4)))
+    x = 3 * torch.randn(64, 6) + 1
+    data_dependent_init(net, x)
+    with torch.no_grad():
+        h = net[0](x)  # (64, 16)
+        out = net(x)  # (64, 4)
+    for t in (h, out):
+        torch.testing.assert_close(t.mean(0), torch.zeros(t.shape[1]), atol=1e-5, rtol=0)
+        torch.testing.assert_close(t.std(0), torch.ones(t.shape[1]), atol=1e-4, rtol=0)
+
+
+def test_improved_gan_initialises_discriminator_from_first_batch():
+    torch.manual_seed(0)
+    model = TINY["improved_gan"].build(info())
+    assert not model.initialised
+    model.train_step(batch(), model.configure_optimizers(), 0)
+    assert model.initialised and "initialised" in model.state_dict()
+    # Hidden layers keep the scale the init gave them; the output layer learns its own.
+    hidden = model.discriminator.body[2].parametrizations.weight.original0
+    assert not hidden.requires_grad
+    assert model.discriminator.head[-1].parametrizations.weight.original0.requires_grad
+
+
+def test_feature_matching_loss():
+    f = torch.randn(8, 5)
+    assert feature_matching_loss(f, f[torch.randperm(8)]).item() == pytest.approx(0.0, abs=1e-12)
+    g = torch.randn(6, 5)
+    expected = np.mean((f.numpy().mean(0) - g.numpy().mean(0)) ** 2)
+    assert feature_matching_loss(f, g).item() == pytest.approx(expected, rel=1e-5)
+
+
+# -- semi-supervised and supervised-only ----------------------------------------------
+
+
+def test_semi_supervised_uses_labelled_set_and_evaluates_accuracy():
+    torch.manual_seed(0)
+    model = TINY["improved_gan"].build(info())
+    x_lab, y_lab = torch.rand(10, 1, 8, 8), torch.arange(10)
+    model.set_labelled(x_lab, y_lab)
+    # Each pass over the labelled set shows every image once.
+    seen = torch.cat([model._labelled_batch(x_lab, None, 5, s)[1] for s in range(2)])
+    assert sorted(seen.tolist()) == list(range(10))
+    opts = model.configure_optimizers()
+    out = model.train_step(batch(labelled=0), opts, 0)  # no labels in the batch: the labelled set is used
+    assert out["loss/sup"] > 0 and math.isfinite(out["loss/unsupervised"])
+    model.eval()
+    metrics = model.evaluate([batch(n=16, labelled=12), batch(n=4, labelled=4)])
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+    with pytest.raises(ValueError, match="labels must be"):
+        model.set_labelled(x_lab, y_lab - 1)
+
+
+def test_supervised_only_trains_classifier_without_generator():
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(TINY["improved_gan"], supervised_only=True, input_noise=0.0, hidden_noise=0.0, lr=1e-2)
+    model = cfg.build(info())
+    assert model.generator is None and set(model.configure_optimizers()) == {"d"}
+    opts = model.configure_optimizers()
+    y_lab = torch.arange(20) % 10
+    x_lab = torch.rand(10, 1, 8, 8)[y_lab] + 0.1 * torch.randn(20, 1, 8, 8)  # two noisy copies of 10 prototypes
+    model.set_labelled(x_lab, y_lab)
+    losses = [float(model.train_step(batch(), opts, s)["loss/sup"]) for s in range(30)]
+    assert losses[-1] < 0.5 * losses[0]
+    model.eval()
+    assert model.evaluate([[x_lab, y_lab]])["accuracy"] > 0.5
+    with pytest.raises(NotImplementedError):
+        model.sample(2)
+
+
+# -- InfoGAN ----------------------------------------------------------------------
+
+
+def test_infogan_information_term_decreases():
+    torch.manual_seed(0)
+    model = dataclasses.replace(TINY["infogan"], lr_d=2e-3).build(info())
+    opts = model.configure_optimizers()
+    x = torch.rand(64, 1, 8, 8)
+    outs = [model.train_step([x[i % 4 * 16 :][:16], None], opts, i) for i in range(40)]
+    info_losses = [float(o["loss/info"]) for o in outs]  # starts near log(10) + 0.1 * (2 * 0.5 * log(2 pi) + ...)
+    assert np.mean(info_losses[-5:]) < np.mean(info_losses[:5]) - 0.15
+    assert np.mean([float(o["info/mi_cat"]) for o in outs[-5:]]) > 0.15  # nats of the categorical code recovered
+
+
+def test_infogan_traversals_and_code_accuracy():
+    torch.manual_seed(0)
+    model = TINY["infogan"].build(info()).eval()
+    assert model.traverse("cat", 0, steps=3).shape == (30, 1, 8, 8)
+    grid = model.traverse("cont", 1, steps=4)
+    assert grid.shape == (40, 1, 8, 8)
+    with pytest.raises(ValueError, match="index"):
+        model.traverse("cont", 2)
+    assert model.predict_codes(torch.rand(5, 1, 8, 8)).shape == (5,)
+    pytest.importorskip("rlgen.gen.metrics")
+    metrics = model.evaluate([batch(n=16, labelled=12), batch(n=8, labelled=8)])
+    assert 0.1 <= metrics["cat_accuracy"] <= 1.0  # a one-to-one matching always gets at least 1/10 right
