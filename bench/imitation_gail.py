@@ -42,8 +42,9 @@ def load_trajectories(path: str, n: int) -> tuple[list, dict]:
     return trajs, meta
 
 
-def eval_curve(learner, train_env, eval_env, every: int, episodes: int = 5):
-    """A per-round callback for imitation's trainer: evaluate on the env's reward every ``every`` steps."""
+def eval_curve(learner, train_env, eval_env, every: int, episodes: int = 5, partial_path: str | None = None):
+    """A per-round callback for imitation's trainer: evaluate on the env's reward every ``every`` steps,
+    rewriting ``partial_path`` each time so an interrupted run still leaves its curve."""
     curve: list[list[float]] = []
     state = {"next": every}
 
@@ -52,6 +53,9 @@ def eval_curve(learner, train_env, eval_env, every: int, episodes: int = 5):
             eval_env.obs_rms = train_env.obs_rms
             r, _ = evaluate_policy(learner, eval_env, n_eval_episodes=episodes, return_episode_rewards=True)
             curve.append([int(learner.num_timesteps), float(np.mean(r)), float(np.std(r))])
+            if partial_path:
+                with open(partial_path, "w") as f:
+                    json.dump({"library": "imitation", "finished": False, "curve": curve}, f, indent=2)
             while state["next"] <= learner.num_timesteps:
                 state["next"] += every
 
@@ -87,7 +91,7 @@ def main() -> None:
                    allow_variable_horizon=True, disc_opt_kwargs={"lr": 3e-4})
     eval_env = VecNormalize(make_vec_env(args.env, n_envs=1, rng=np.random.default_rng(args.seed + 10_000),
                                          env_make_kwargs=env_kwargs), norm_obs=True, norm_reward=False, training=False)
-    curve, on_round = eval_curve(learner, venv, eval_env, args.eval_every)
+    curve, on_round = eval_curve(learner, venv, eval_env, args.eval_every, partial_path=args.out + ".partial")
     start = time.time()
     trainer.train(args.steps, callback=on_round)  # each round: one learner rollout + discriminator updates
     wall = time.time() - start
