@@ -94,6 +94,7 @@ def discriminator_step(
     fake: Batch,
     *,
     real_label: float = 1.0,
+    bce_weight: float = 1.0,
     grad_penalty: float = 0.0,
     extra_loss: Callable[[Tensor, Tensor], Tensor] | None = None,
     logit_fn: Callable[[Tensor], Tensor] | None = None,
@@ -108,6 +109,8 @@ def discriminator_step(
     the generator or policy.
 
     :param real_label: target for real samples (0.9 = one-sided smoothing).
+    :param bce_weight: weight of the BCE term in the loss (e.g. the weight of
+        the unsupervised term of a semi-supervised discriminator).
     :param grad_penalty: weight of :func:`gradient_penalty`; 0 skips it.
     :param extra_loss: ``f(out_real, out_fake) -> scalar`` added to the loss
         (e.g. an InfoGAN or semi-supervised term). It receives ``disc_fn``'s raw
@@ -119,7 +122,7 @@ def discriminator_step(
         discriminator with an auxiliary head (InfoGAN's Q). ``None``: identity.
     :param max_grad_norm: clip the gradient norm of the optimiser's parameters.
     :param step: training step, only used in error messages.
-    :return: ``loss`` (total), ``bce``, ``grad_penalty``, ``extra``, and
+    :return: ``loss`` (total), ``bce`` (unweighted), ``grad_penalty``, ``extra``, and
         ``acc_real`` / ``acc_fake``: fraction of logits on the right side of 0.
     :raises NonFiniteError: if the loss is NaN or infinite; the optimiser is not stepped.
     """
@@ -130,7 +133,7 @@ def discriminator_step(
     to_logits = logit_fn if logit_fn is not None else (lambda out: out)
     logits_real, logits_fake = to_logits(out_real), to_logits(out_fake)
     bce = discriminator_loss(logits_real, logits_fake, real_label=real_label)
-    loss = bce
+    loss = bce_weight * bce
     gp = torch.zeros((), device=bce.device)
     if grad_penalty > 0:
         gp = gradient_penalty(lambda *x: to_logits(disc_fn(*x)), real, fake)

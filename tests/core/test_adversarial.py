@@ -191,7 +191,8 @@ def test_discriminator_step_logit_fn_k_plus_one():
         return out_r.sum() * 0.0
 
     stats = discriminator_step(
-        disc, opt, real, fake, logit_fn=lambda out: torch.logsumexp(out, -1), extra_loss=extra, grad_penalty=1.0
+        disc, opt, real, fake, logit_fn=lambda out: torch.logsumexp(out, -1), extra_loss=extra, grad_penalty=1.0,
+        bce_weight=0.5,
     )
     softplus = lambda x: np.log1p(np.exp(x))  # noqa: E731
     expected = -lse_r.mean() + softplus(lse_r).mean() + softplus(lse_f).mean()
@@ -199,3 +200,4 @@ def test_discriminator_step_logit_fn_k_plus_one():
     assert shapes == [((6, 3), (5, 3))]  # extra_loss sees the raw class logits
     assert stats["acc_real"] == pytest.approx((lse_r > 0).mean())
     assert stats["grad_penalty"] > 0
+    assert stats["loss"] == pytest.approx(0.5 * stats["bce"] + stats["grad_penalty"] + stats["extra"], rel=1e-10)

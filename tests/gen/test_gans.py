@@ -156,6 +156,8 @@ def test_k_plus_one_losses_match_numpy():
     assert got["supervised"].item() == pytest.approx(sup, rel=1e-10)
     assert got["unsupervised"].item() == pytest.approx(unsup, rel=1e-10)
     assert got["loss"].item() == pytest.approx(sup + unsup, rel=1e-10)
+    weighted = k_plus_one_losses(t(lab), torch.as_tensor(labels), t(unl), t(fake), unsupervised_weight=0.5)
+    assert weighted["loss"].item() == pytest.approx(sup + 0.5 * unsup, rel=1e-10)
 
 
 def test_semi_supervised_discriminator_step_is_the_unsupervised_k_plus_one_loss():
@@ -270,9 +272,29 @@ def test_semi_supervised_uses_labelled_set_and_evaluates_accuracy():
     assert out["loss/sup"] > 0 and math.isfinite(out["loss/unsupervised"])
     model.eval()
     metrics = model.evaluate([batch(n=16, labelled=12), batch(n=4, labelled=4)])
-    assert 0.0 <= metrics["accuracy"] <= 1.0
+    assert set(metrics) == {"accuracy", "accuracy_current"}
+    assert all(0.0 <= v <= 1.0 for v in metrics.values())
     with pytest.raises(ValueError, match="labels must be"):
         model.set_labelled(x_lab, y_lab - 1)
+
+
+def test_classifier_weight_average():
+    torch.manual_seed(0)
+    model = dataclasses.replace(TINY["improved_gan"], ema_decay=0.9).build(info())
+    opts = model.configure_optimizers()
+    model.train_step(batch(), opts, 0)  # initialises from the batch, copies, then averages once
+    before = params(model.discriminator_ema)
+    current = params(model.discriminator)
+    model.train_step(batch(), opts, 100)
+    for avg, old, new in zip(model.discriminator_ema.parameters(), before, model.discriminator.parameters()):
+        torch.testing.assert_close(avg, 0.9 * old + 0.1 * new)
+    assert not any(p.requires_grad for p in model.discriminator_ema.parameters())
+    assert changed(current, model.discriminator)
+    ema_param_ids = {id(p) for p in model.discriminator_ema.parameters()}
+    assert not any(id(p) in ema_param_ids for opt in opts.values() for g in opt.param_groups for p in g["params"])
+    no_ema = dataclasses.replace(TINY["improved_gan"], ema_decay=0.0).build(info())
+    assert no_ema.discriminator_ema is None
+    assert set(no_ema.eval().evaluate([batch()])) == {"accuracy"}
 
 
 def test_supervised_only_trains_classifier_without_generator():

@@ -14,11 +14,14 @@ logit is the unsupervised loss, plus cross-entropy over the K real classes on
 labelled images (:func:`k_plus_one_losses`). ``supervised_only`` trains the
 same classifier on the labelled images alone, the baseline for that result.
 
-The defaults follow the paper's MNIST code: an MLP generator 100-500-500-784
-(batch norm, softplus, weight-normed sigmoid output) and an MLP discriminator
-784-1000-500-250-250-250-K with weight norm and Gaussian noise (std 0.3 on the
-input, 0.5 after each hidden layer), feature matching on the last hidden
-layer, Adam with lr 0.003 and beta1 0.5, batches of 100 and 100 labels.
+The defaults follow the paper's MNIST code (openai/improved-gan,
+``train_mnist_feature_matching.py``): an MLP generator 100-500-500-784 (batch
+norm, softplus, weight-normed sigmoid output) fed ``z ~ Unif(0, 1)``, and an
+MLP discriminator 784-1000-500-250-250-250-K with weight norm, data-dependent
+init and Gaussian noise (std 0.3 on the input, 0.5 after each hidden layer);
+feature matching on the last hidden layer; the unsupervised term weighted 0.5;
+Adam with lr 0.003 and beta1 0.5; batches of 100, 100 labels; test accuracy
+from a moving average of the classifier's weights.
 """
 
 from __future__ import annotations
@@ -56,6 +59,12 @@ class ImprovedGANConfig(ModelConfig):
 
     semi_supervised: bool = True
     """K+1-class discriminator trained on labelled and unlabelled images; evaluate() reports test accuracy."""
+    unsupervised_weight: float = 0.5
+    """Semi-supervised: weight of the unlabelled (real vs fake) term beside the labelled
+    cross-entropy (the paper writes 1; its MNIST code uses 0.5)."""
+    ema_decay: float = 0.999
+    """Semi-supervised: decay of a moving average of the classifier's weights, which classify
+    and evaluate use (the paper's code tests such an average); 0: the current weights."""
     supervised_only: bool = False
     """Train only the classifier (the same discriminator network) on the labelled images, no generator: the baseline."""
     arch: Literal["mlp", "conv"] = "mlp"
@@ -95,7 +104,8 @@ class ImprovedGANConfig(ModelConfig):
     d_channels: tuple[int, ...] = (64, 128)
     """Conv discriminator: channels of each stride-2 block; its flattened output is the feature-matching layer."""
     data_init: bool = True
-    """MLP discriminator: set its weight-normed layers' scales from the first batch (hidden ones then fixed), as the paper's code."""
+    """MLP discriminator: set its weight-normed layers' scales and biases from the first batch,
+    then keep the hidden scales fixed, as the paper's code does."""
     lr: float = 3e-3
     """Adam step size of both players (the paper's MNIST code: 0.003, with weight norm; ~2e-4 suits arch conv)."""
     beta1: float = 0.5
@@ -110,8 +120,10 @@ class ImprovedGANConfig(ModelConfig):
             raise ValueError("improved_gan needs latent_dim >= 1 and non-empty d_hidden and d_channels")
         if self.virtual_batch_norm and self.vbn_reference_size < 1:
             raise ValueError("virtual_batch_norm needs vbn_reference_size >= 1")
-        if self.historical_weight < 0:
-            raise ValueError("historical_weight must be non-negative")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.historical_weight < 0 or self.unsupervised_weight <= 0:
+            raise ValueError("historical_weight must be non-negative and unsupervised_weight positive")
 
     def data_defaults(self) -> dict[str, Any]:
         """100 labelled images (10 per digit), the paper's main MNIST setting."""
@@ -126,7 +138,13 @@ class ImprovedGANConfig(ModelConfig):
 
 
 def k_plus_one_losses(
-    logits_real_lab: Tensor, labels: Tensor, logits_real_unl: Tensor, logits_fake: Tensor, *, real_label: float = 1.0
+    logits_real_lab: Tensor,
+    labels: Tensor,
+    logits_real_unl: Tensor,
+    logits_fake: Tensor,
+    *,
+    real_label: float = 1.0,
+    unsupervised_weight: float = 1.0,
 ) -> dict[str, Tensor]:
     """Semi-supervised discriminator losses with K real classes and a fixed zero fake logit (section 5).
 
@@ -137,7 +155,8 @@ def k_plus_one_losses(
     * ``unsupervised``: ``-mean log D(x_unl) - mean log(1 - D(G(z)))``
       ``= -mean lse(l_unl) + mean softplus(lse(l_unl)) + mean softplus(lse(l_fake))``,
       which is :func:`~rlgen.core.adversarial.discriminator_loss` of the ``lse`` logits;
-    * ``loss``: their sum.
+    * ``loss``: ``supervised + unsupervised_weight * unsupervised`` (the paper
+      writes weight 1; its MNIST code effectively uses 0.5).
 
     :param logits_real_lab: ``(B_lab, K)`` logits of labelled real images.
     :param labels: ``(B_lab,)`` class indices.
@@ -148,7 +167,8 @@ def k_plus_one_losses(
     supervised = F.cross_entropy(logits_real_lab, labels)
     lse_real, lse_fake = torch.logsumexp(logits_real_unl, -1), torch.logsumexp(logits_fake, -1)
     unsupervised = discriminator_loss(lse_real, lse_fake, real_label=real_label)
-    return {"supervised": supervised, "unsupervised": unsupervised, "loss": supervised + unsupervised}
+    loss = supervised + unsupervised_weight * unsupervised
+    return {"supervised": supervised, "unsupervised": unsupervised, "loss": loss}
 
 
 class Discriminator(nn.Module):
@@ -249,6 +269,11 @@ class ImprovedGAN(GenerativeModel):
             self.generator = _generator(config, info)
             if config.virtual_batch_norm:
                 self.generator = VirtualBatchNormNet(self.generator, self.prior(config.vbn_reference_size))
+        # Polyak averaging of the classifier for testing; not trained, so outside every optimiser.
+        self.discriminator_ema: Discriminator | None = None
+        if config.semi_supervised and config.ema_decay > 0:
+            self.discriminator_ema = Discriminator(config, info).requires_grad_(False)
+            self._update_ema(decay=0.0)
         self.hist_d = self.hist_g = None
         if config.historical_averaging:
             self.hist_d = HistoricalAverage(self.discriminator.parameters())
@@ -322,9 +347,12 @@ class ImprovedGAN(GenerativeModel):
         if not self.initialised:
             data_dependent_init(self.discriminator, x)
             self.initialised.fill_(True)
+            self._update_ema(decay=0.0)
         labelled = self._labelled_batch(x, y, x.shape[0], step) if cfg.semi_supervised else None
         if cfg.supervised_only:
-            return self._supervised_step(labelled, optimizers["d"])
+            out = self._supervised_step(labelled, optimizers["d"])
+            self._update_ema(step=step)
+            return out
         fake = self.generator(self.prior(x.shape[0]))  # (B, C, H, W)
         terms: dict[str, Tensor] = {}
 
@@ -338,10 +366,13 @@ class ImprovedGAN(GenerativeModel):
                 loss = loss + cfg.historical_weight * terms["hist_d"]
             return loss
 
+        # With logsumexp logits, the BCE is the unsupervised term of k_plus_one_losses; the labelled term is extra.
         d = discriminator_step(self.discriminator, optimizers["d"], x, fake, real_label=cfg.real_label,
+                               bce_weight=cfg.unsupervised_weight if cfg.semi_supervised else 1.0,
                                extra_loss=extra_loss, logit_fn=self._logit, step=step)
         if self.hist_d is not None:
             self.hist_d.update(self.discriminator.parameters())
+        self._update_ema(step=step)
         with frozen(self.discriminator):
             if cfg.feature_matching:
                 with torch.no_grad():
@@ -363,6 +394,21 @@ class ImprovedGAN(GenerativeModel):
             out["loss/unsupervised"] = d["bce"]
         out.update({f"loss/{k}": v.detach() for k, v in terms.items()})
         return out
+
+    @torch.no_grad()
+    def _update_ema(self, *, step: int = 0, decay: float | None = None) -> None:
+        """``ema <- d * ema + (1 - d) * current``.
+
+        ``d = min(ema_decay, (1 + step) / (10 + step))``, so the first weights are forgotten fast.
+        """
+        if self.discriminator_ema is None:
+            return
+        if decay is None:
+            decay = min(self.config.ema_decay, (1 + step) / (10 + step))
+        for avg, cur in zip(self.discriminator_ema.parameters(), self.discriminator.parameters()):
+            avg.lerp_(cur, 1.0 - decay)
+        for avg, cur in zip(self.discriminator_ema.buffers(), self.discriminator.buffers()):
+            avg.copy_(cur)  # batch-norm statistics (conv arch)
 
     def _supervised_step(
         self, labelled: tuple[Tensor, Tensor] | None, opt: torch.optim.Optimizer
@@ -388,21 +434,33 @@ class ImprovedGAN(GenerativeModel):
 
     @torch.no_grad()
     def classify(self, x: Tensor) -> Tensor:
-        """Class predictions ``(B,)``: argmax over the K real-class logits (semi-supervised modes)."""
+        """Class predictions ``(B,)``: argmax over the K real-class logits (semi-supervised modes).
+
+        Uses the weight average when ``ema_decay > 0``, else the current weights.
+        """
         if not self.config.semi_supervised:
             raise ValueError("classify needs semi_supervised = true: this discriminator has no class logits")
-        return self.discriminator(x).argmax(1)
+        net = self.discriminator_ema if self.discriminator_ema is not None else self.discriminator
+        return net(x).argmax(1)
 
     @torch.no_grad()
     def evaluate(self, data: Any) -> dict[str, float]:
-        """``accuracy`` of :meth:`classify` over the labelled test images (semi-supervised modes); else nothing."""
+        """Test ``accuracy`` of :meth:`classify` over the labelled images (semi-supervised modes; else nothing).
+
+        With ``ema_decay > 0`` also ``accuracy_current``: the same with the current weights.
+        """
         if not self.config.semi_supervised:
             return {}
-        correct = total = 0
+        ema = self.discriminator_ema
+        nets = {"accuracy": ema if ema is not None else self.discriminator}
+        if self.discriminator_ema is not None:
+            nets["accuracy_current"] = self.discriminator
+        correct, total = dict.fromkeys(nets, 0), 0
         for batch in data:
             x, y = images_and_labels(batch)
             keep = y >= 0
             if keep.any():
-                correct += (self.classify(x[keep]) == y[keep]).sum().item()
+                for name, net in nets.items():
+                    correct[name] += (net(x[keep]).argmax(1) == y[keep]).sum().item()
                 total += int(keep.sum().item())
-        return {"accuracy": correct / total} if total else {}
+        return {name: c / total for name, c in correct.items()} if total else {}
