@@ -32,6 +32,10 @@ TINY = {
     "dcgan": DCGANConfig(latent_dim=8, g_channels=(16, 8), d_channels=(8, 16)),
     "infogan": InfoGANConfig(noise_dim=8, g_channels=(16, 8), d_channels=(8, 16), d_hidden=32, q_hidden=16),
     "improved_gan": ImprovedGANConfig(latent_dim=8, g_hidden=(32,), d_hidden=(32, 16)),
+    "improved_gan_mlp_all": ImprovedGANConfig(
+        latent_dim=8, g_hidden=(32,), d_hidden=(32, 16), minibatch_discrimination=True, mb_kernels=6,
+        mb_kernel_dim=3, historical_averaging=True, virtual_batch_norm=True, vbn_reference_size=4,
+    ),
     "improved_gan_conv_all": ImprovedGANConfig(
         arch="conv", semi_supervised=False, latent_dim=8, g_channels=(16, 8), d_channels=(8, 16),
         minibatch_discrimination=True, mb_kernels=6, mb_kernel_dim=3, historical_averaging=True,

@@ -11,7 +11,7 @@ outputs ``K`` logits ``l_1..l_K`` and the fake class has a fixed logit 0, so
 
 i.e. ``D`` is the sigmoid of ``logsumexp_k l_k``: the usual GAN loss on that
 logit is the unsupervised loss, plus cross-entropy over the K real classes on
-labelled images (:func:`k_plus_one_losses`). ``supervised_only`` trains the
+labelled images (:func:`~rlgen.gen.models.gan_layers.k_plus_one_losses`). ``supervised_only`` trains the
 same classifier on the labelled images alone, the baseline for that result.
 
 The defaults follow the paper's MNIST code (openai/improved-gan,
@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rlgen.core.adversarial import discriminator_loss, discriminator_step, generator_loss
+from rlgen.core.adversarial import discriminator_step, generator_loss
 from rlgen.core.nets import ConvDecoder, ConvEncoder, weight_norm
 from rlgen.gen.base import DataInfo, GenerativeModel, ModelConfig
 from rlgen.gen.models.gan_layers import (
@@ -41,6 +41,7 @@ from rlgen.gen.models.gan_layers import (
     HistoricalAverage,
     MinibatchDiscrimination,
     VirtualBatchNormNet,
+    cycled_indices,
     data_dependent_init,
     dcgan_init,
     decoder_channels,
@@ -48,6 +49,8 @@ from rlgen.gen.models.gan_layers import (
     feature_matching_loss,
     frozen,
     images_and_labels,
+    k_plus_one_losses,
+    normal_init,
 )
 
 
@@ -137,40 +140,6 @@ class ImprovedGANConfig(ModelConfig):
         return ImprovedGAN(self, info)
 
 
-def k_plus_one_losses(
-    logits_real_lab: Tensor,
-    labels: Tensor,
-    logits_real_unl: Tensor,
-    logits_fake: Tensor,
-    *,
-    real_label: float = 1.0,
-    unsupervised_weight: float = 1.0,
-) -> dict[str, Tensor]:
-    """Semi-supervised discriminator losses with K real classes and a fixed zero fake logit (section 5).
-
-    With ``lse = logsumexp_k l_k`` and ``D(x) = sigmoid(lse(x))``:
-
-    * ``supervised``: ``mean CE(l(x_lab), y)`` over the K real classes (the
-      ``K + 1``-way cross-entropy conditioned on "real", as in the paper);
-    * ``unsupervised``: ``-mean log D(x_unl) - mean log(1 - D(G(z)))``
-      ``= -mean lse(l_unl) + mean softplus(lse(l_unl)) + mean softplus(lse(l_fake))``,
-      which is :func:`~rlgen.core.adversarial.discriminator_loss` of the ``lse`` logits;
-    * ``loss``: ``supervised + unsupervised_weight * unsupervised`` (the paper
-      writes weight 1; its MNIST code effectively uses 0.5).
-
-    :param logits_real_lab: ``(B_lab, K)`` logits of labelled real images.
-    :param labels: ``(B_lab,)`` class indices.
-    :param logits_real_unl: ``(B, K)`` logits of real images, labels unused.
-    :param logits_fake: ``(B', K)`` logits of generated images.
-    :param real_label: one-sided label smoothing of the unsupervised term.
-    """
-    supervised = F.cross_entropy(logits_real_lab, labels)
-    lse_real, lse_fake = torch.logsumexp(logits_real_unl, -1), torch.logsumexp(logits_fake, -1)
-    unsupervised = discriminator_loss(lse_real, lse_fake, real_label=real_label)
-    loss = supervised + unsupervised_weight * unsupervised
-    return {"supervised": supervised, "unsupervised": unsupervised, "loss": loss}
-
-
 class Discriminator(nn.Module):
     """``x -> features`` (the feature-matching layer) ``-> [minibatch features] -> logits``.
 
@@ -187,7 +156,7 @@ class Discriminator(nn.Module):
             for i, width in enumerate(config.d_hidden):
                 if i > 0:
                     layers.append(GaussianNoise(config.hidden_noise))
-                layers += [_normal_init(nn.Linear(prev, width)), nn.ReLU()]
+                layers += [normal_init(nn.Linear(prev, width)), nn.ReLU()]
                 prev = width
             self.body = weight_norm(nn.Sequential(*layers))
             if config.data_init:
@@ -207,7 +176,7 @@ class Discriminator(nn.Module):
             pre_head.append(mbd)
             prev = mbd.out_features
         head = nn.Linear(prev, self.n_out)
-        self.head = nn.Sequential(*pre_head, weight_norm(_normal_init(head)) if config.arch == "mlp" else dcgan_init(head))
+        self.head = nn.Sequential(*pre_head, weight_norm(normal_init(head)) if config.arch == "mlp" else dcgan_init(head))
 
     def features(self, x: Tensor) -> Tensor:
         """``(B, C, H, W) -> (B, F)``: the last hidden layer, which feature matching compares."""
@@ -216,22 +185,6 @@ class Discriminator(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out = self.head(self.features(x))  # (B, n_out)
         return out if self.n_out > 1 else out.squeeze(-1)
-
-
-def _normal_init(layer: nn.Linear, std: float = 0.1) -> nn.Linear:
-    """``N(0, std^2)`` weights, zero bias, as the paper's code starts its weight-normed layers.
-
-    Under weight norm the init no longer sets the output scale, but it still sets
-    the norm of ``v``, and with it how far one Adam step turns ``v``'s
-    direction (about ``lr * sqrt(fan_in) / ||v||``). PyTorch's default
-    (``||v|| ~ 0.58``) turns it several times faster than ``||v|| = std * sqrt(fan_in)``
-    here, which made lr 0.003 unstable.
-    """
-    with torch.no_grad():
-        nn.init.normal_(layer.weight, 0.0, std)
-        if layer.bias is not None:
-            nn.init.zeros_(layer.bias)
-    return layer
 
 
 def _generator(config: ImprovedGANConfig, info: DataInfo) -> nn.Module:
@@ -310,15 +263,7 @@ class ImprovedGAN(GenerativeModel):
             if y is None or not (y >= 0).any():
                 return None
             return x[y >= 0], y[y >= 0]
-        total = self.x_lab.shape[0]
-        parts, pos = [], step * n
-        while pos < (step + 1) * n:
-            cycle, offset = divmod(pos, total)
-            perm = torch.randperm(total, generator=torch.Generator().manual_seed(self._label_seed + cycle))
-            take = min(total - offset, (step + 1) * n - pos)
-            parts.append(perm[offset : offset + take])
-            pos += take
-        idx = torch.cat(parts).to(self.device)
+        idx = cycled_indices(self.x_lab.shape[0], n, step, seed=self._label_seed).to(self.device)
         return self.x_lab[idx], self.y_lab[idx]
 
     # -- training ---------------------------------------------------------
@@ -348,6 +293,8 @@ class ImprovedGAN(GenerativeModel):
             data_dependent_init(self.discriminator, x)
             self.initialised.fill_(True)
             self._update_ema(decay=0.0)
+            if self.hist_d is not None:  # average from the initialised weights on
+                self.hist_d = HistoricalAverage(self.discriminator.parameters())
         labelled = self._labelled_batch(x, y, x.shape[0], step) if cfg.semi_supervised else None
         if cfg.supervised_only:
             out = self._supervised_step(labelled, optimizers["d"])
