@@ -15,31 +15,45 @@ from typing import Any
 import numpy as np
 import torch
 from stable_baselines3.common.logger import configure
-from stable_baselines3.common.vec_env import VecNormalize
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from tqdm.auto import tqdm
 
 from rlgen.demos.format import Demonstrations
-from rlgen.errors import NonFiniteError
+from rlgen.errors import ConfigError, NonFiniteError
 from rlgen.rl.agents import build_agent, make_env, save_agent
 from rlgen.rl.config import TrainConfig
 from rlgen.rl.evaluate import evaluate, imitation_score, make_eval_env
 from rlgen.runs import save_summary
 
 
-def train_bc(cfg: TrainConfig, run_dir: Path, *, progress: bool = True) -> dict[str, Any]:
-    """Clone ``cfg.bc.demos`` into a policy; evaluate it on the env's reward; return the summary."""
-    demos = Demonstrations.load(cfg.bc.demos).take_episodes(cfg.bc.n_episodes)
-    venv = make_env(cfg, rewards=False)
+def bc_demonstrations(cfg: TrainConfig) -> Demonstrations:
+    """The demonstrations to clone: ``bc.demos``, else those of the recipe's first GAIL wrapper."""
+    path, n = cfg.bc.demos, cfg.bc.n_episodes
+    if not path:
+        gail = next((w for w in cfg.wrappers if getattr(w, "kind", "") == "gail"), None)
+        if gail is None:
+            raise ConfigError("bc_init needs demonstrations: set bc.demos or add a [[wrappers]] kind = 'gail'")
+        path, n = gail.demos, n or gail.n_episodes
+    return Demonstrations.load(path).take_episodes(n)
+
+
+def clone_policy(model: BaseAlgorithm, venv: VecEnv, cfg: TrainConfig, demos: Demonstrations, *,
+                 progress: bool = True) -> int:
+    """Fit ``model.policy`` to ``demos`` by maximum likelihood (``cfg.bc`` settings); return the gradient steps.
+
+    When ``venv`` normalises observations, its statistics are first set to the
+    demonstrations' (as if it had seen them), so the policy is cloned on the
+    inputs it will get; a run that goes on training (``bc_init``) keeps
+    updating them from there.
+    """
     demos.check_spaces(venv.observation_space, venv.action_space, env_id=cfg.env_id)
     obs = demos.obs.reshape(len(demos), -1).astype(np.float32)
-    if cfg.normalize_obs:
-        venv = VecNormalize(venv, norm_obs=True, norm_reward=False, training=False)
+    if isinstance(venv, VecNormalize) and venv.norm_obs:
         venv.obs_rms.mean = obs.mean(0).astype(np.float64)
         venv.obs_rms.var = obs.var(0).astype(np.float64)
         venv.obs_rms.count = float(len(obs))
         obs = venv.normalize_obs(obs).astype(np.float32)
-    model = build_agent(cfg, venv)
-    model.set_logger(configure(str(run_dir / "tb"), ["tensorboard"]))
     policy = model.policy
     policy.set_training_mode(True)
     optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.bc.learning_rate)
@@ -48,9 +62,8 @@ def train_bc(cfg: TrainConfig, run_dir: Path, *, progress: bool = True) -> dict[
     gen = torch.Generator().manual_seed(cfg.seed)
     batch = min(cfg.bc.batch_size, len(obs_t))
     steps_per_epoch = max(1, len(obs_t) // batch)
-    start = time.time()
     step = 0
-    bar = tqdm(range(cfg.bc.epochs), unit="epoch", disable=not progress)
+    bar = tqdm(range(cfg.bc.epochs), unit="epoch", desc="bc", disable=not progress)
     for epoch in bar:
         order = torch.randperm(len(obs_t), generator=gen)
         for i in range(steps_per_epoch):
@@ -73,6 +86,19 @@ def train_bc(cfg: TrainConfig, run_dir: Path, *, progress: bool = True) -> dict[
         bar.set_postfix(nll=f"{nll.item():.3f}", refresh=False)
     bar.close()
     policy.set_training_mode(False)
+    return step
+
+
+def train_bc(cfg: TrainConfig, run_dir: Path, *, progress: bool = True) -> dict[str, Any]:
+    """Clone ``cfg.bc.demos`` into a policy; evaluate it on the env's reward; return the summary."""
+    demos = bc_demonstrations(cfg)
+    venv = make_env(cfg, rewards=False)
+    if cfg.normalize_obs:
+        venv = VecNormalize(venv, norm_obs=True, norm_reward=False, training=False)
+    model = build_agent(cfg, venv)
+    model.set_logger(configure(str(run_dir / "tb"), ["tensorboard"]))
+    start = time.time()
+    step = clone_policy(model, venv, cfg, demos, progress=progress)
     save_agent(model, run_dir / "model.zip")
     if cfg.normalize_obs:
         venv.save(str(run_dir / "vecnormalize.pkl"))

@@ -187,6 +187,10 @@ class TrainConfig:
     """Behaviour cloning settings (used when algo = 'bc')."""
     wrappers: list[RewardWrapperConfig] = field(default_factory=list)
     """Learned-reward wrappers, first wraps the environment: [[wrappers]] tables with a kind."""
+    bc_init: bool = False
+    """Start the policy by behaviour cloning (the bc settings; bc.demos, else the GAIL wrapper's demonstrations) before training."""
+    init_from: str = ""
+    """Run directory (or agent .zip) whose policy weights and observation statistics start this run, e.g. a BC run to fine-tune with GAIL ('': fresh networks)."""
 
     def validate(self) -> None:
         if self.total_timesteps <= 0:
@@ -197,5 +201,9 @@ class TrainConfig:
             raise ValueError("eval_episodes must be 0 or more")
         if self.checkpoint_every <= 0:
             raise ValueError("checkpoint_every must be positive")
+        if self.bc_init and self.init_from:
+            raise ValueError("bc_init and init_from both set the starting policy; keep one")
+        if self.bc_init and self.algo not in ("ppo", "trpo"):
+            raise ValueError(f"bc_init needs a ppo or trpo policy, not {self.algo}")
         if self.algo == "bc" and not self.bc.demos:
             raise ValueError("algo = 'bc' needs bc.demos = 'path/to/demos.npz'")

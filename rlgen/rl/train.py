@@ -29,7 +29,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from rlgen.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from rlgen.errors import CheckpointError, ConfigError, NonFiniteError, RlgenError
-from rlgen.rl.agents import build_agent, load_agent, make_env, normalize, save_agent
+from rlgen.rl.agents import build_agent, init_policy_from, load_agent, make_env, normalize, save_agent
 from rlgen.rl.callbacks import EvalLog, Periodic, ProgressBar, RewardHooks, StopOnSignal
 from rlgen.rl.config import TrainConfig
 from rlgen.rl.evaluate import evaluate, find_vecnormalize, imitation_score, make_eval_env
@@ -142,7 +142,14 @@ def train(
         log(f"resuming {run_dir} from step {model.num_timesteps:,}")
     else:
         model = build_agent(cfg, venv)
+        if cfg.init_from:
+            init_policy_from(model, venv, cfg.init_from)
     model.set_logger(configure(str(run_dir / "tb"), ["tensorboard"]))
+    if ckpt is None and cfg.bc_init:
+        from rlgen.rl.bc import bc_demonstrations, clone_policy
+
+        steps = clone_policy(model, venv, cfg, bc_demonstrations(cfg), progress=progress)
+        log(f"policy initialised by behaviour cloning ({steps:,} gradient steps)")
 
     start = time.time()
     eval_env = make_eval_env(cfg, obs_stats_from=venv) if cfg.eval_episodes else None

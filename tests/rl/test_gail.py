@@ -15,23 +15,13 @@ from rlgen.rl.gail import GailConfig, GailReward
 from rlgen.rl.rewards import HookedRolloutBuffer
 
 
-def swing(obs):
-    return np.clip(2.0 * np.sign(obs[:, 2:3]), -2, 2).astype(np.float32)
-
-
-@pytest.fixture(scope="module")
-def expert(tmp_path_factory) -> str:
-    demos = record(swing, "Pendulum-v1", episodes=4, progress=False)
-    return str(demos.save(tmp_path_factory.mktemp("demos") / "swing.npz"))
-
-
 def gail(expert, n_envs=2, **kw):
     cfg = GailConfig(demos=expert, hidden=[32, 32], batch_size=128, **kw)
     return GailReward(make_vec_env("Pendulum-v1", n_envs=n_envs, seed=1), demos=Demonstrations.load(expert),
                       config=cfg, seed=0)
 
 
-def test_discriminator_separates_expert_from_random_policy(expert):
+def test_discriminator_separates_expert_from_random_policy(expert, swing):
     venv = gail(expert, updates_per_rollout=25, lr=1e-3)
     venv.reset()
     rng = np.random.default_rng(0)

@@ -1,0 +1,82 @@
+"""Behaviour cloning, and starting an RL run from a cloned (or any saved) policy."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import VecNormalize
+
+from rlgen.demos import Demonstrations
+from rlgen.errors import ConfigError
+from rlgen.rl.config import BCConfig, PPOConfig, PolicyConfig, TrainConfig
+from rlgen.rl.gail import GailConfig
+from rlgen.rl.train import train
+
+
+def base(**kw) -> TrainConfig:
+    """Tiny PPO runs whose learning rate is 0, so the saved policy is exactly the one the run started from."""
+    settings = dict(env_id="Pendulum-v1", algo="ppo", total_timesteps=64, normalize_obs=True, eval_episodes=0,
+                    policy=PolicyConfig(net_arch=[32, 32]), bc=BCConfig(epochs=30, learning_rate=3e-3),
+                    ppo=PPOConfig(n_steps=64, batch_size=32, n_epochs=1, learning_rate=0.0))
+    return TrainConfig(**{**settings, **kw})
+
+
+def load_stats(run_dir) -> VecNormalize:
+    with open(run_dir / "vecnormalize.pkl", "rb") as f:
+        return pickle.load(f)
+
+
+def agreement(run_dir, expert) -> float:
+    """Fraction of demonstration states where the run's deterministic action has the expert's sign."""
+    model = PPO.load(str(run_dir / "model.zip"))
+    stats = load_stats(run_dir) if (run_dir / "vecnormalize.pkl").exists() else None
+    demos = Demonstrations.load(expert)
+    obs = stats.normalize_obs(demos.obs) if stats is not None else demos.obs
+    acts, _ = model.predict(obs, deterministic=True)
+    return float(np.mean(np.sign(acts) == np.sign(demos.acts)))
+
+
+@pytest.fixture(scope="module")
+def bc_run(expert, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("bc")
+    cfg = base(algo="bc")
+    cfg.bc.demos = expert
+    train(cfg, run_dir=run_dir, progress=False)
+    return run_dir
+
+
+def test_behaviour_cloning_reproduces_the_experts_actions(bc_run, expert, tmp_path):
+    fresh = tmp_path / "fresh"
+    train(base(), run_dir=fresh, progress=False)
+    assert agreement(bc_run, expert) > 0.9
+    assert agreement(fresh, expert) < 0.75
+
+
+def test_bc_init_clones_the_gail_demonstrations_before_training(expert, tmp_path):
+    cfg = base(bc_init=True, wrappers=[GailConfig(demos=expert, hidden=[16])])
+    train(cfg, run_dir=tmp_path / "run", progress=False)
+    assert agreement(tmp_path / "run", expert) > 0.9
+    stats = load_stats(tmp_path / "run")
+    demo_obs = Demonstrations.load(expert).obs
+    assert stats.obs_rms.count > len(demo_obs)  # started from the demonstrations' statistics
+    np.testing.assert_allclose(stats.obs_rms.mean, demo_obs.mean(0), atol=0.3)
+
+
+def test_init_from_starts_from_a_saved_policy(bc_run, expert, tmp_path):
+    train(base(init_from=str(bc_run)), run_dir=tmp_path / "tuned", progress=False)
+    ours, theirs = PPO.load(str(tmp_path / "tuned" / "model.zip")), PPO.load(str(bc_run / "model.zip"))
+    for (k, a), b in zip(ours.policy.state_dict().items(), theirs.policy.state_dict().values()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=k)
+    assert agreement(tmp_path / "tuned", expert) > 0.9
+
+
+def test_init_from_another_architecture_is_a_one_line_error(bc_run, tmp_path):
+    cfg = base(init_from=str(bc_run))
+    cfg.policy.net_arch = [16]
+    with pytest.raises(ConfigError, match=r"another policy .*net_arch"):
+        train(cfg, run_dir=tmp_path / "bad", progress=False)
+    with pytest.raises(ConfigError, match="no agent at"):
+        train(base(init_from=str(tmp_path / "missing")), run_dir=tmp_path / "bad2", progress=False)
