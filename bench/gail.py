@@ -51,18 +51,18 @@ def gail_config(task: str, *, trajectories: int, seed: int, budget: int | None) 
 
 def bc_config(gail: TrainConfig) -> TrainConfig:
     demos, n = gail.wrappers[0].demos, gail.wrappers[0].n_episodes
-    return replace(gail, algo="bc", wrappers=[], bc=replace(gail.bc, demos=demos, n_episodes=n))
+    return replace(gail, algo="bc", wrappers=[], bc_init=False, bc=replace(gail.bc, demos=demos, n_episodes=n))
 
 
-def imitation_run(task: str, demos: Path, *, trajectories: int, seed: int, budget: int, python: str,
-                  out: Path) -> dict | None:
+def imitation_run(task: str, demos: Path, *, trajectories: int, seed: int, budget: int, bc_epochs: int,
+                  python: str, out: Path) -> dict | None:
     result_path = out / "result.json"
     if result_path.is_file():
         return json.loads(result_path.read_text())
     out.mkdir(parents=True, exist_ok=True)
     cmd = [python, str(ROOT / "bench" / "imitation_gail.py"), "--demos", str(demos), "--env",
            TASKS[task]["imitation_env"], "--trajectories", str(trajectories), "--seed", str(seed),
-           "--steps", str(budget), "--out", str(result_path)]
+           "--steps", str(budget), "--bc-epochs", str(bc_epochs), "--out", str(result_path)]
     print("running", " ".join(cmd), flush=True)
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     (out / "log.txt").write_text(proc.stdout + proc.stderr)
@@ -142,14 +142,17 @@ def main() -> None:
                 "curve": eval_curve(runs / f"gail-{name}"),
             }
             if args.imitation_python and Path(args.imitation_python).exists():
+                # Given the same start as ours: behaviour cloning first when the recipe asks for it.
                 imit = imitation_run(task, demos_path, trajectories=n, seed=seed, budget=cfg.total_timesteps,
-                                     python=args.imitation_python, out=runs / f"imitation-{name}")
+                                     bc_epochs=cfg.bc.epochs if cfg.bc_init else 0, python=args.imitation_python,
+                                     out=runs / f"imitation-{name}")
                 if imit is not None:
                     r.setdefault("imitation", {})[name] = imit
             out_path.parent.mkdir(parents=True, exist_ok=True)
             out_path.write_text(json.dumps(results, indent=2) + "\n")
         if args.throughput_steps:
-            r["throughput"] = throughput({"trpo": replace(base, wrappers=[]), "trpo+gail": base},
+            plain = replace(base, bc_init=False)  # the rate of training itself, without the cloning before it
+            r["throughput"] = throughput({"trpo": replace(plain, wrappers=[]), "trpo+gail": plain},
                                          args.throughput_steps, runs, baseline="trpo")
         out_path.write_text(json.dumps(results, indent=2) + "\n")
         plot(results, out_path.with_suffix(".png"))

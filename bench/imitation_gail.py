@@ -20,6 +20,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from imitation.algorithms.adversarial.gail import GAIL
+from imitation.algorithms.bc import BC
 from imitation.data import types
 from imitation.rewards.reward_nets import BasicRewardNet
 from imitation.util.networks import RunningNorm
@@ -40,6 +41,19 @@ def load_trajectories(path: str, n: int) -> tuple[list, dict]:
             trajs.append(types.TrajectoryWithRew(obs=obs, acts=d["acts"][s:s + l], infos=None,
                                                  terminal=bool(d["terminated"][s + l - 1]), rews=d["rewards"][s:s + l]))
     return trajs, meta
+
+
+def bc_init(learner, train_env, trajs: list, *, epochs: int, seed: int) -> None:
+    """Clone the demonstrations into the learner's policy with imitation's BC, on observations
+    normalised by the demonstrations' statistics, which the training env then starts from."""
+    obs = np.concatenate([t.obs[:-1] for t in trajs])
+    train_env.obs_rms.mean, train_env.obs_rms.var, train_env.obs_rms.count = obs.mean(0), obs.var(0), float(len(obs))
+    normed = [types.Trajectory(obs=train_env.normalize_obs(t.obs).astype(np.float32), acts=t.acts, infos=None,
+                               terminal=t.terminal) for t in trajs]
+    trainer = BC(observation_space=train_env.observation_space, action_space=train_env.action_space,
+                 rng=np.random.default_rng(seed), policy=learner.policy, demonstrations=normed, batch_size=256,
+                 optimizer_kwargs={"lr": 1e-3})
+    trainer.train(n_epochs=epochs, progress_bar=False, log_interval=10**9)
 
 
 def eval_curve(learner, train_env, eval_env, every: int, episodes: int = 5, partial_path: str | None = None):
@@ -72,6 +86,8 @@ def main() -> None:
     p.add_argument("--n-envs", type=int, default=2)
     p.add_argument("--n-steps", type=int, default=2048)
     p.add_argument("--eval-every", type=int, default=100_000)
+    p.add_argument("--bc-epochs", type=int, default=0,
+                   help="start the learner by imitation's behaviour cloning for this many epochs (0: from scratch)")
     p.add_argument("--out", required=True)
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -80,22 +96,29 @@ def main() -> None:
     env_kwargs = meta.get("env_kwargs", {})
     venv = make_vec_env(args.env, n_envs=args.n_envs, rng=np.random.default_rng(args.seed),
                         env_make_kwargs=env_kwargs)
-    venv = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=0.995)
-    learner = TRPO("MlpPolicy", venv, n_steps=args.n_steps, batch_size=256, gamma=0.995, gae_lambda=0.97,
-                   target_kl=0.01, cg_damping=0.1, cg_max_steps=15, n_critic_updates=10, learning_rate=1e-3,
-                   policy_kwargs={"net_arch": [100, 100], "activation_fn": torch.nn.Tanh}, seed=args.seed)
+    learner = TRPO("MlpPolicy", VecNormalize(venv, gamma=0.995), n_steps=args.n_steps, batch_size=256, gamma=0.995,
+                   gae_lambda=0.97, target_kl=0.01, cg_damping=0.1, cg_max_steps=15, n_critic_updates=10,
+                   learning_rate=1e-3, policy_kwargs={"net_arch": [100, 100], "activation_fn": torch.nn.Tanh},
+                   seed=args.seed)
     reward_net = BasicRewardNet(venv.observation_space, venv.action_space, normalize_input_layer=RunningNorm,
                                 hid_sizes=(100, 100), activation=torch.nn.Tanh)
     trainer = GAIL(demonstrations=trajs, demo_batch_size=512, gen_replay_buffer_capacity=args.n_steps * args.n_envs,
                    n_disc_updates_per_round=4, venv=venv, gen_algo=learner, reward_net=reward_net,
                    allow_variable_horizon=True, disc_opt_kwargs={"lr": 3e-4})
+    # The policy sees normalised observations, as in rlgen; normalisation goes above imitation's
+    # buffering wrapper so the discriminator, like rlgen's, compares raw policy observations with
+    # raw demonstrations (its input layer normalises both alike).
+    train_env = VecNormalize(trainer.venv_train, norm_obs=True, norm_reward=True, gamma=0.995)
+    learner.set_env(train_env)
+    if args.bc_epochs:
+        bc_init(learner, train_env, trajs, epochs=args.bc_epochs, seed=args.seed)
     eval_env = VecNormalize(make_vec_env(args.env, n_envs=1, rng=np.random.default_rng(args.seed + 10_000),
                                          env_make_kwargs=env_kwargs), norm_obs=True, norm_reward=False, training=False)
-    curve, on_round = eval_curve(learner, venv, eval_env, args.eval_every, partial_path=args.out + ".partial")
+    curve, on_round = eval_curve(learner, train_env, eval_env, args.eval_every, partial_path=args.out + ".partial")
     start = time.time()
     trainer.train(args.steps, callback=on_round)  # each round: one learner rollout + discriminator updates
     wall = time.time() - start
-    eval_env.obs_rms = venv.obs_rms
+    eval_env.obs_rms = train_env.obs_rms
     returns, _ = evaluate_policy(learner, eval_env, n_eval_episodes=10, return_episode_rewards=True)
     result = {"library": "imitation", "env": args.env, "return": float(np.mean(returns)), "std": float(np.std(returns)),
               "env_steps": int(learner.num_timesteps), "wall_time_s": round(wall, 1),
