@@ -18,11 +18,17 @@ from rlgen.rl.train import latest_checkpoint, train  # noqa: E402
 from rlgen.runs import load_summary  # noqa: E402
 
 
-def machine() -> dict:
+def machine(torch_threads: int = 1) -> dict:
+    """What the figures were measured on; ``torch_threads`` is what the runs were given (recipes: 1)."""
     import torch
 
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "python": platform.python_version(), "torch": torch.__version__, "torch_threads": 1}
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+            "torch_threads": torch_threads}
 
 
 def run(cfg: TrainConfig, run_dir: Path) -> dict:

@@ -284,7 +284,10 @@ class Trainer:
             return
         # The same seed every time: the grid follows fixed latents through training.
         with _aside(self.model, self.config.seed):
-            images = sample(SAMPLE_COUNT).detach().float().cpu()  # (N, C, H, W)
+            try:
+                images = sample(SAMPLE_COUNT).detach().float().cpu()  # (N, C, H, W)
+            except NotImplementedError:  # a model that has the method but nothing to draw from
+                return
         self._writer.add_image("samples", make_grid(images), self.step, dataformats="HWC")
         scale = max(1, math.ceil(SAMPLE_MIN_WIDTH / (images.shape[-1] * min(8, len(images)))))
         save_grid(images, self.run_dir / "samples" / f"step_{self.step:06d}.png", scale=scale)

@@ -131,6 +131,7 @@ def evaluate_run(run_dir: str | Path, *, n_samples: int = 1000, seed: int = 0) -
     cfg, model, _, test = load_gen_run(run_dir)
     device = model.device
     loader = torch.utils.data.DataLoader(test, batch_size=256)
+    torch.manual_seed(seed)  # stochastic estimates (importance-weighted bounds) repeat exactly
     with torch.no_grad():
         metrics = dict(model.evaluate([[t.to(device) for t in b] for b in loader]))
     try:

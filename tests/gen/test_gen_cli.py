@@ -23,6 +23,14 @@ def test_train_sample_every_model(kind, tmp_path, capsys):
     assert Image.open(tmp_path / "s.png").size[0] >= 16
 
 
+def test_supervised_only_baseline_trains_with_sample_grids_on(tmp_path, capsys):
+    """It has no generator: the Trainer's periodic sample grid is skipped, not an error."""
+    tiny = [a if a != "0" or TINY[i - 1] != "--trainer.sample_every" else "1" for i, a in enumerate(TINY)]
+    assert main(["gen", "train", "improved_gan", "--model.supervised_only", "true", "--run_root", str(tmp_path),
+                 *tiny]) == 0
+    assert json.loads((tmp_path / "improved_gan" / "summary.json").read_text())["steps"] == 3
+
+
 def test_eval_and_complete_and_resume(tmp_path, capsys):
     assert main(["gen", "train", "pixelcnn", "--run_root", str(tmp_path), *TINY]) == 0
     run = tmp_path / "pixelcnn"
