@@ -39,6 +39,18 @@ def test_same_seed_same_results_different_seed_different(tmp_path):
     assert not np.array_equal(sa["train/loss"][:, 1], sc["train/loss"][:, 1])
 
 
+def sigkill_when(proc: subprocess.Popen, ready, timeout: float = 120) -> None:
+    """SIGKILL ``proc`` as soon as ``ready()`` holds; fail if it ended on its own first."""
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline and not ready() and proc.poll() is None:
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+
+
 def test_sigkill_then_resume_finishes_the_same_budget(tmp_path):
     total, every = 6144, 1024
     cmd = [sys.executable, "-m", "rlgen.cli", "train", str(ROOT / "agents" / "pendulum-ppo.toml"), "--run_root",
@@ -47,16 +59,8 @@ def test_sigkill_then_resume_finishes_the_same_budget(tmp_path):
            "--eval_episodes", "1", "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
     run = tmp_path / "k"
-    deadline = time.time() + 120
-    try:
-        while time.time() < deadline:  # kill as soon as a second checkpoint exists, mid-run
-            if len(list((run / "checkpoints").glob("step_*"))) >= 2 or proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    # Kill as soon as a second checkpoint exists, mid-run.
+    sigkill_when(proc, lambda: len(list((run / "checkpoints").glob("step_*"))) >= 2)
     assert not (run / "summary.json").exists()
     killed_at = int((run / "checkpoints" / "latest").read_text().split("_")[1])
     assert 0 < killed_at < total
@@ -71,6 +75,28 @@ def test_sigkill_then_resume_finishes_the_same_budget(tmp_path):
     from rlgen.rl.callbacks import read_eval_log
 
     assert read_eval_log(run / "eval.jsonl")[-1]["step"] == total
+
+
+def test_image_run_sigkill_then_resume_finishes_the_same_budget(tmp_path):
+    total = 60
+    cmd = [sys.executable, "-m", "rlgen.cli", "gen", "train", "dcgan", "--run_root", str(tmp_path), "--name", "k",
+           "--data.dataset", "digits", "--trainer.max_steps", str(total), "--trainer.epochs", "100",
+           "--trainer.batch_size", "16", "--trainer.checkpoint_every", "10", "--trainer.log_every", "5",
+           "--trainer.sample_every", "0", "--trainer.progress", "false"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    run = tmp_path / "k"
+    sigkill_when(proc, lambda: (run / "checkpoints" / "last.pt").exists())  # once a checkpoint exists, mid-run
+    assert not (run / "summary.json").exists()
+
+    assert main(["gen", "train", "--resume", str(run)]) == 0
+    assert json.loads((run / "summary.json").read_text())["steps"] == total
+    # Logged steps run on from the checkpoint: each logged once, the last at the end of the budget.
+    steps = read_scalars(run)["perf/images_per_s"][:, 0]
+    assert steps[-1] == total and np.all(np.diff(steps) > 0)
+    # A fresh process reads the run back (the model kinds register on loading a config).
+    sample = subprocess.run([sys.executable, "-m", "rlgen.cli", "gen", "sample", str(run), "--n", "4", "--out",
+                             str(tmp_path / "s.png")], capture_output=True, text=True, cwd=ROOT)
+    assert sample.returncode == 0 and (tmp_path / "s.png").is_file(), sample.stderr[-2000:]
 
 
 def test_corrupt_checkpoint_is_one_line(tmp_path, capsys):

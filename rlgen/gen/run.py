@@ -48,6 +48,7 @@ def default_config(kind: str) -> GenConfig:
 
 
 def load_gen_recipe(path: str | Path) -> GenConfig:
+    model_kinds()  # registers the [model] kinds the recipe may name
     cfg = load_recipe(GenConfig, path)
     if cfg.model is None:
         raise ConfigError(f"recipe {path} has no [model] table; add one with kind = 'dcgan' (or another model)")
