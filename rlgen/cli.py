@@ -172,6 +172,14 @@ def cmd_gen(args: argparse.Namespace, extra: list[str]) -> int:
         p = argparse.ArgumentParser(prog=f"rlgen gen train {cfg.model.kind}", add_help=False)
         add_config_arguments(p, GenConfig)
         add_config_arguments(p, type(cfg.model), title=f"{cfg.model.kind} options", prefix="model.")
+        if args.help:
+            from rlgen.config import to_toml
+
+            print(args.help_parser.format_help())
+            print(p.format_help().split("\n", 1)[1])
+            print(f"the recipe these options change ({cfg.model.kind}'s defaults, as config.toml will hold it):\n")
+            print(to_toml(cfg))
+            return 0
         ns, rest = p.parse_known_args(extra)
         cfg = apply_overrides(cfg, overrides_from_namespace(ns, rest))
         if run_dir is not None:
@@ -276,12 +284,14 @@ def build_parser() -> argparse.ArgumentParser:
     gsub = gen.add_subparsers(dest="gen_command", metavar="ACTION")
     gsub.required = True
     p = gsub.add_parser("train", help="train an image model from its built-in recipe or a TOML file",
-                        epilog=GEN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                        epilog=GEN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=False)
+    p.add_argument("-h", "--help", action="store_true",
+                   help="show this help; after MODEL, also its --data.*, --trainer.* and --model.* options and the recipe they change")
     # MODEL is read by cmd_gen from what argparse leaves, so that options after it whose
     # values look like positionals ('--trainer.max_steps 5') are never taken for it.
     p.usage = "rlgen gen train [MODEL | RECIPE.toml] [--resume RUN_DIR] [--data.* V] [--trainer.* V] [--model.* V]"
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
-    p.set_defaults(func=cmd_gen)
+    p.set_defaults(func=cmd_gen, help_parser=p)
     p = gsub.add_parser("sample", help="a PNG grid of samples from a trained run")
     p.add_argument("run_dir")
     p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")

@@ -43,6 +43,13 @@ def test_eval_and_complete_and_resume(tmp_path, capsys):
     assert json.loads((run / "summary.json").read_text())["steps"] == 5
 
 
+def test_help_after_a_model_lists_its_own_options_and_defaults(capsys):
+    assert main(["gen", "train", "vae", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--model.posterior" in out and "--trainer.epochs" in out and "--data.binarize" in out
+    assert 'kind = "vae"' in out and 'binarize = "dynamic"' in out
+
+
 def test_gen_errors_are_one_line(tmp_path, capsys):
     assert main(["gen", "train", "nosuchmodel", "--run_root", str(tmp_path)]) == 2
     assert main(["gen", "train", "dcgan", "--run_root", str(tmp_path), "--model.nope", "1"]) == 2
