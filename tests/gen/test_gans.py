@@ -30,7 +30,7 @@ SHAPES = [(1, 28, 28), (1, 8, 8), (3, 32, 32)]
 
 TINY = {
     "dcgan": DCGANConfig(latent_dim=8, g_channels=(16, 8), d_channels=(8, 16)),
-    "infogan": InfoGANConfig(noise_dim=8, g_channels=(16, 8), d_channels=(8, 16), d_hidden=32, q_hidden=16),
+    "infogan": InfoGANConfig(noise_dim=8, g_hidden=16, g_channels=(16, 8), d_channels=(8, 16), d_hidden=32, q_hidden=16),
     "improved_gan": ImprovedGANConfig(latent_dim=8, g_hidden=(32,), d_hidden=(32, 16)),
     "improved_gan_mlp_all": ImprovedGANConfig(
         latent_dim=8, g_hidden=(32,), d_hidden=(32, 16), minibatch_discrimination=True, mb_kernels=6,
@@ -330,6 +330,24 @@ def test_infogan_information_term_decreases():
     info_losses = [float(o["loss/info"]) for o in outs]  # starts near log(10) + 0.1 * (2 * 0.5 * log(2 pi) + ...)
     assert np.mean(info_losses[-5:]) < np.mean(info_losses[:5]) - 0.15
     assert np.mean([float(o["info/mi_cat"]) for o in outs[-5:]]) > 0.15  # nats of the categorical code recovered
+
+
+@pytest.mark.parametrize("trains_trunk", [False, True])
+def test_infogan_information_term_reaches_the_trunk_only_when_asked(trains_trunk):
+    """With ``info_trains_trunk = False`` the shared trunk learns from D's loss alone: its update is the
+    same as with the information term switched off; Q's head learns from the term either way."""
+    after = {}
+    for lam in (0.0, 1.0):
+        torch.manual_seed(0)
+        cfg = dataclasses.replace(TINY["infogan"], info_trains_trunk=trains_trunk, lambda_cat=lam, lambda_cont=lam)
+        model = cfg.build(info())
+        opts = model.configure_optimizers()
+        torch.manual_seed(1)
+        model.train_step([torch.rand(16, 1, 8, 8), None], opts, 0)
+        after[lam] = (params(model.trunk), params(model.q_head))
+    same_trunk = all(torch.equal(a, b) for a, b in zip(after[0.0][0], after[1.0][0]))
+    assert same_trunk != trains_trunk
+    assert any(not torch.equal(a, b) for a, b in zip(after[0.0][1], after[1.0][1]))
 
 
 def test_infogan_traversals_and_code_accuracy():

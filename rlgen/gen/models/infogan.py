@@ -52,6 +52,8 @@ class InfoGANConfig(ModelConfig):
     """Weight of the continuous codes' information term (smaller: their log-likelihood has another scale)."""
     learn_cont_std: bool = False
     """Q predicts a log-std for each continuous code; false: a fixed unit std."""
+    g_hidden: int = 1024
+    """Width of the generator's fully connected layer before the image projection (paper: 1024; 0: none)."""
     g_channels: tuple[int, ...] = (128, 64)
     """Generator: channels entering each x2 upsampling block."""
     d_channels: tuple[int, ...] = (64, 128)
@@ -60,6 +62,11 @@ class InfoGANConfig(ModelConfig):
     """Width of the trunk's fully connected layer shared by D and Q (paper: 1024)."""
     q_hidden: int = 128
     """Width of Q's own hidden layer (paper: 128)."""
+    info_trains_trunk: bool = False
+    """The discriminator step's information term also trains the trunk shared with D (as in the
+    paper's code). False: Q's head learns from it on detached trunk features, so Q can only read
+    the codes from features D learns for telling real from fake; the generator then expresses the
+    categorical code in a salient factor (on digits, the class) rather than in details only Q sees."""
     lr_d: float = 2e-4
     """Adam step size of the discriminator and Q (paper: 2e-4)."""
     lr_g: float = 1e-3
@@ -87,10 +94,13 @@ class InfoGAN(GenerativeModel):
         super().__init__(config, info)
         shape = info.image_shape
         self.code_dim = config.n_categories + config.n_continuous
-        self.generator = ConvDecoder(
-            config.noise_dim + self.code_dim, shape, decoder_channels(config.g_channels, shape),
+        latent = config.noise_dim + self.code_dim
+        decoder = ConvDecoder(
+            config.g_hidden or latent, shape, decoder_channels(config.g_channels, shape),
             out_activation="sigmoid", norm="batch", activation="relu",
         )
+        hidden = [nn.Linear(latent, config.g_hidden, bias=False), nn.BatchNorm1d(config.g_hidden), nn.ReLU()]
+        self.generator = nn.Sequential(*hidden, decoder) if config.g_hidden else decoder
         conv = ConvEncoder(shape, encoder_channels(config.d_channels, shape), norm="batch", activation="leaky_relu")
         self.trunk = nn.Sequential(
             conv, nn.Linear(conv.out_features, config.d_hidden, bias=False), nn.BatchNorm1d(config.d_hidden),
@@ -121,10 +131,13 @@ class InfoGAN(GenerativeModel):
 
     # -- discriminator and Q ----------------------------------------------
 
-    def discriminate_and_q(self, x: Tensor) -> Tensor:
-        """``(B, C, H, W) -> (B, 1 + Q)``: column 0 is D's real/fake logit, the rest Q's outputs."""
+    def discriminate_and_q(self, x: Tensor, *, detach_q_input: bool = False) -> Tensor:
+        """``(B, C, H, W) -> (B, 1 + Q)``: column 0 is D's real/fake logit, the rest Q's outputs.
+
+        :param detach_q_input: Q's head sees the trunk's features without their gradient.
+        """
         h = self.trunk(x)  # (B, d_hidden)
-        return torch.cat([self.d_head(h), self.q_head(h)], dim=1)
+        return torch.cat([self.d_head(h), self.q_head(h.detach() if detach_q_input else h)], dim=1)
 
     @staticmethod
     def _logit(out: Tensor) -> Tensor:
@@ -167,7 +180,9 @@ class InfoGAN(GenerativeModel):
             info_d.update(self.info_terms(out_fake[:, 1:], cat, cont))  # fakes are detached: trains Q and the trunk
             return info_d["loss"]
 
-        d = discriminator_step(self.discriminate_and_q, optimizers["d"], x, fake, extra_loss=info_loss,
+        detach = not self.config.info_trains_trunk
+        d = discriminator_step(lambda im: self.discriminate_and_q(im, detach_q_input=detach), optimizers["d"], x, fake,
+                               extra_loss=info_loss,
                                logit_fn=self._logit, step=step)
         with frozen(self.trunk), frozen(self.d_head), frozen(self.q_head):
             out = self.discriminate_and_q(fake)  # (B, 1 + Q)
