@@ -7,7 +7,9 @@ Usage (from the repository root)::
     python bench/vime_sparse.py --tasks mountaincar halfcheetah --seeds 3 --budget 300000
 
 A seed "solves" a task when its final deterministic evaluation has a positive mean return (the
-sparse reward was reached; on SwimmerGather, more apples than bombs). Every run lives in
+sparse reward was reached; on SwimmerGather, more apples than bombs). The JSON also gives, per
+run, the first evaluation step that solved it, and per task the seeds solved at every evaluation
+step (the success rate at each smaller budget, from the same runs). Every run lives in
 ``bench/runs/vime/<task>/<method>-s<seed>/`` and resumes after an interruption: run the same
 command again. Results go to ``bench/results/vime_sparse.json`` and ``bench/results/vime_sparse.png``.
 """
@@ -34,6 +36,17 @@ METHODS = ["trpo", "vime"]
 def config(task: str, method: str, *, seed: int, budget: int | None) -> TrainConfig:
     cfg = load_recipe(TrainConfig, ROOT / "agents" / f"sparse-{task}-{method}.toml")
     return apply_overrides(cfg, {"seed": seed, **({"total_timesteps": budget} if budget else {})})
+
+
+def solved_by_step(runs: dict) -> dict[str, dict[str, int]]:
+    """Seeds of each method whose evaluation at each step had a positive mean return: success rates
+    at every smaller budget, read from the same runs (evaluations run at the same steps)."""
+    steps = sorted({int(st) for per_seed in runs.values() for r in per_seed.values() for st, _, _ in r["eval_curve"]})
+    return {
+        str(st): {m: sum(any(int(e[0]) == st and e[1] > 0 for e in r["eval_curve"]) for r in per_seed.values())
+                  for m, per_seed in runs.items()}
+        for st in steps
+    }
 
 
 def plot(results: dict, path: Path) -> None:
@@ -87,8 +100,11 @@ def main() -> None:
                     "solved": s["eval"]["mean_return"] > 0, "env_steps": s["steps"], "wall_time_s": s["wall_time_s"],
                     "steps_per_s": s["steps_per_s"], "eval_curve": eval_curve(run_dir), "train_curve": train_curve(run_dir),
                 }
+                curve = entry["runs"][method][str(seed)]["eval_curve"]
+                entry["runs"][method][str(seed)]["first_solved_step"] = next((st for st, m, _ in curve if m > 0), None)
                 out_path.write_text(json.dumps(results, indent=2) + "\n")
         entry["solved_seeds"] = {m: sum(r["solved"] for r in entry["runs"].get(m, {}).values()) for m in METHODS}
+        entry["solved_seeds_by_step"] = solved_by_step(entry["runs"])
         out_path.write_text(json.dumps(results, indent=2) + "\n")
         plot(results, out_path.with_suffix(".png"))
     if args.throughput_steps:
