@@ -35,9 +35,9 @@ test pass; "evaluation" is ``evaluate_run`` plus the sample grid and completions
 
     model            epochs  steps  batch  (model's default)  s/step  training  evaluation
     dcgan                20   1260     64       30 epochs       0.46    ~10 min   <1 min
-    improved_gan        200   8000    100      300 epochs       0.10    ~13 min   <1 min
-    supervised_only     200   8000    100      (same network)   0.03     ~4 min   <1 min
-    infogan              20   1260     64       30 epochs       0.64    ~13 min   <1 min
+    improved_gan        300  12000    100      300 epochs       0.10    ~20 min   <1 min
+    supervised_only     300  12000    100      (same network)   0.03     ~6 min   <1 min
+    infogan              30   1890     64       30 epochs       0.70    ~22 min   <1 min
     vae_iaf              20   1260     64       10 epochs       0.13     ~5 min   ~2 min (100 IW samples)
     vae_diagonal         20   1260     64       10 epochs       0.13     ~5 min   ~2 min
     pixelcnn              5    315     64       10 epochs       1.63     ~9 min   ~3 min (1,000 samples)
@@ -45,7 +45,7 @@ test pass; "evaluation" is ``evaluate_run`` plus the sample grid and completions
     throughput      4 x 100 DCGAN steps                                  ~3 min
     domain classifier (trained once, cached)                             <1 min
 
-That is about 80 minutes on one thread; with ``--torch-threads 2`` (the default) the whole
+That is about 100 minutes on one thread; with ``--torch-threads 2`` (the default) the whole
 benchmark should take roughly an hour or less on two idle cores. Each model's training and
 evaluation wall times are recorded in the JSON.
 
@@ -102,12 +102,12 @@ class ModelSpec:
 
 MODELS: dict[str, ModelSpec] = {
     "dcgan": ModelSpec("dcgan", "DCGAN", 20),
-    "improved_gan": ModelSpec("improved_gan", "Improved GAN", 200, {"data.labels_per_class": LABELS_PER_CLASS}),
+    "improved_gan": ModelSpec("improved_gan", "Improved GAN", 300, {"data.labels_per_class": LABELS_PER_CLASS}),
     # No generator, so no sample grids during training (the Trainer would ask for them).
-    "supervised_only": ModelSpec("improved_gan", "Supervised only", 200,
+    "supervised_only": ModelSpec("improved_gan", "Supervised only", 300,
                                  {"data.labels_per_class": LABELS_PER_CLASS, "model.supervised_only": True,
                                   "trainer.sample_every": 0}),
-    "infogan": ModelSpec("infogan", "InfoGAN", 20),
+    "infogan": ModelSpec("infogan", "InfoGAN", 30),
     "vae_iaf": ModelSpec("vae", "VAE + IAF", 20, {"model.posterior": "iaf"}, likelihood=True),
     "vae_diagonal": ModelSpec("vae", "VAE (diagonal)", 20, {"model.posterior": "diagonal"}, likelihood=True),
     "pixelcnn": ModelSpec("pixelcnn", "Gated PixelCNN", 5, likelihood=True),
@@ -290,6 +290,13 @@ def throughput(args: argparse.Namespace, steps: int, n_train: int) -> dict[str, 
     return result
 
 
+def gpu_name(device: str) -> str | None:
+    """The GPU the runs use, if any."""
+    if device in ("cuda", "auto") or device.startswith("cuda:"):
+        return torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    return None
+
+
 # -- outputs -----------------------------------------------------------------
 
 
@@ -363,8 +370,8 @@ def plot(results: dict, path: Path) -> None:
         ax.imshow(plt.imread(ROOT / results["models"][name]["samples_png"]), cmap="gray")
         ax.set_title(panel_title(name, results), fontsize=9)
     r = results
-    fig.suptitle(f"{DATASET} samples, seed {r['seed']}\n{r['budget_scale']:g} x the benchmark's budget, "
-                 f"{r['machine']['torch_threads']} torch thread(s)", fontsize=10)
+    fig.suptitle(f"{DATASET} samples, seed {r['seed']}\n{r['budget_scale']:g} x the benchmark's budget "
+                 f"(each run's machine and command: {path.with_suffix('.json').name})", fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -398,7 +405,7 @@ def main() -> None:
     results = json.loads(out_path.read_text()) if out_path.is_file() else {}
     results.setdefault("models", {})
     results.update(command=shlex.join(["python", "bench/images.py", *sys.argv[1:]]),
-                   machine=machine(args.torch_threads) | {"device": args.device},
+                   machine=machine(args.torch_threads) | {"device": args.device, "gpu": gpu_name(args.device)},
                    date=time.strftime("%Y-%m-%d"), dataset=DATASET, seed=args.seed, budget_scale=args.budget_scale,
                    binarize_likelihood_models=args.binarize, fid_samples=args.fid_samples)
 
@@ -420,9 +427,13 @@ def main() -> None:
             "run_dir": rel(run_dir), "seed": args.seed, "budget": budget, "metrics": ev["metrics"],
             "train_wall_time_s": summary["wall_time_s"], "eval_wall_time_s": ev["eval_time_s"],
             "train_images_per_s": images / summary["wall_time_s"],
+            # One results file may gather runs of several invocations and machines (--models).
+            "command": results["command"], "measured_on": results["machine"],
         }
         if cfg.model.kind == "improved_gan":
             entry["test_accuracy_curve"] = train_curve(run_dir, "test/accuracy")
+        if cfg.model.kind == "infogan":
+            entry["cat_accuracy_curve"] = train_curve(run_dir, "test/cat_accuracy")
         if name != "supervised_only":
             entry["samples_png"] = rel(sample_grid(run_dir, n=64, out=images_dir / f"{name}.png", seed=args.seed))
         if MODELS[name].kind in ("pixelcnn", "pixelrnn"):
@@ -438,7 +449,8 @@ def main() -> None:
     if args.throughput_steps:
         start = time.perf_counter()
         steps = max(2, round(args.throughput_steps * args.budget_scale))
-        results["throughput"] = throughput(args, steps, n_train) | {"wall_time_s": time.perf_counter() - start}
+        results["throughput"] = throughput(args, steps, n_train) | {
+            "wall_time_s": time.perf_counter() - start, "command": results["command"], "measured_on": results["machine"]}
     results["wall_time_s"] = sum(r["train_wall_time_s"] + r["eval_wall_time_s"] for r in results["models"].values()) \
         + results.get("throughput", {}).get("wall_time_s", 0.0)
     save()
