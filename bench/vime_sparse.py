@@ -65,7 +65,7 @@ def plot(results: dict, path: Path) -> None:
         ax.set_ylabel("training episode return")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle("Sparse rewards: TRPO vs TRPO+VIME (one line per seed)")
+    fig.suptitle("TRPO vs TRPO+VIME, one line per seed", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
