@@ -175,13 +175,12 @@ def init_policy_from(model: BaseAlgorithm, venv: VecEnv, source: str | Path) -> 
     from rlgen.errors import CheckpointError
 
     path = Path(source)
-    if path.is_dir() and not (path / "model.zip").is_file():
-        from rlgen.rl.train import latest_checkpoint  # a run stopped before the end: its last checkpoint
+    if path.is_dir():
+        from rlgen.rl.train import latest_checkpoint
 
-        ckpt = latest_checkpoint(path)
+        # A finished run's model.zip, else (a run stopped before the end) its last checkpoint.
+        ckpt = None if (path / "model.zip").is_file() else latest_checkpoint(path)
         path = ckpt / "agent.zip" if ckpt is not None else path / "model.zip"
-    elif path.is_dir():
-        path = path / "model.zip"
     if not path.is_file():
         raise ConfigError(f"init_from: no agent at {path}; name a finished run directory or an agent .zip")
     try:

@@ -75,8 +75,8 @@ class InfoGANConfig(ModelConfig):
     """Adam beta1 of both players."""
 
     def validate(self) -> None:
-        if self.noise_dim < 0 or self.n_categories < 2 or self.n_continuous < 0:
-            raise ValueError("infogan needs noise_dim >= 0, n_categories >= 2 and n_continuous >= 0")
+        if self.noise_dim < 0 or self.n_categories < 2 or self.n_continuous < 0 or self.g_hidden < 0:
+            raise ValueError("infogan needs noise_dim >= 0, n_categories >= 2, n_continuous >= 0 and g_hidden >= 0")
         if self.lambda_cat < 0 or self.lambda_cont < 0:
             raise ValueError("infogan's lambda_cat and lambda_cont must be non-negative")
 
@@ -99,8 +99,9 @@ class InfoGAN(GenerativeModel):
             config.g_hidden or latent, shape, decoder_channels(config.g_channels, shape),
             out_activation="sigmoid", norm="batch", activation="relu",
         )
-        hidden = [nn.Linear(latent, config.g_hidden, bias=False), nn.BatchNorm1d(config.g_hidden), nn.ReLU()]
-        self.generator = nn.Sequential(*hidden, decoder) if config.g_hidden else decoder
+        self.generator = decoder if not config.g_hidden else nn.Sequential(
+            nn.Linear(latent, config.g_hidden, bias=False), nn.BatchNorm1d(config.g_hidden), nn.ReLU(), decoder
+        )
         conv = ConvEncoder(shape, encoder_channels(config.d_channels, shape), norm="batch", activation="leaky_relu")
         self.trunk = nn.Sequential(
             conv, nn.Linear(conv.out_features, config.d_hidden, bias=False), nn.BatchNorm1d(config.d_hidden),
@@ -177,13 +178,12 @@ class InfoGAN(GenerativeModel):
         info_d: dict[str, Tensor] = {}
 
         def info_loss(out_real: Tensor, out_fake: Tensor) -> Tensor:
-            info_d.update(self.info_terms(out_fake[:, 1:], cat, cont))  # fakes are detached: trains Q and the trunk
+            info_d.update(self.info_terms(out_fake[:, 1:], cat, cont))  # fakes are detached: trains Q (and the trunk if asked)
             return info_d["loss"]
 
         detach = not self.config.info_trains_trunk
         d = discriminator_step(lambda im: self.discriminate_and_q(im, detach_q_input=detach), optimizers["d"], x, fake,
-                               extra_loss=info_loss,
-                               logit_fn=self._logit, step=step)
+                               extra_loss=info_loss, logit_fn=self._logit, step=step)
         with frozen(self.trunk), frozen(self.d_head), frozen(self.q_head):
             out = self.discriminate_and_q(fake)  # (B, 1 + Q)
             info_g = self.info_terms(out[:, 1:], cat, cont)
