@@ -95,13 +95,13 @@ def main() -> None:
                 run_dir = Path(args.runs_dir) / task / f"{method}-s{seed}"
                 s = run(cfg, run_dir)
                 entry["env_id"] = cfg.env_id
+                curve = eval_curve(run_dir)
                 entry["runs"].setdefault(method, {})[str(seed)] = {
                     "final_return": s["eval"]["mean_return"], "final_std": s["eval"]["std_return"],
                     "solved": s["eval"]["mean_return"] > 0, "env_steps": s["steps"], "wall_time_s": s["wall_time_s"],
-                    "steps_per_s": s["steps_per_s"], "eval_curve": eval_curve(run_dir), "train_curve": train_curve(run_dir),
+                    "steps_per_s": s["steps_per_s"], "eval_curve": curve, "train_curve": train_curve(run_dir),
+                    "first_solved_step": next((st for st, m, _ in curve if m > 0), None),
                 }
-                curve = entry["runs"][method][str(seed)]["eval_curve"]
-                entry["runs"][method][str(seed)]["first_solved_step"] = next((st for st, m, _ in curve if m > 0), None)
                 out_path.write_text(json.dumps(results, indent=2) + "\n")
         entry["solved_seeds"] = {m: sum(r["solved"] for r in entry["runs"].get(m, {}).values()) for m in METHODS}
         entry["solved_seeds_by_step"] = solved_by_step(entry["runs"])
