@@ -89,6 +89,7 @@ def main() -> None:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     for task in args.tasks:
         entry = results["tasks"].setdefault(task, {"runs": {}})
+        entry["command"] = results["command"]
         for seed in range(args.seeds):
             for method in METHODS:
                 cfg = config(task, method, seed=seed, budget=args.budget)
@@ -112,7 +113,7 @@ def main() -> None:
         vime = config("halfcheetah", "vime", seed=0, budget=None)
         results["throughput"] = throughput({"trpo": base, "trpo+vime": vime}, args.throughput_steps,
                                            Path(args.runs_dir), baseline="trpo")
-        results["throughput"]["env_id"] = base.env_id
+        results["throughput"].update(env_id=base.env_id, command=results["command"])
         out_path.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps({t: {k: v for k, v in e.items() if k != "runs"} for t, e in results["tasks"].items()}, indent=2))
     if "throughput" in results:

@@ -101,23 +101,14 @@ def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
     from rlgen.rl.agents import load_agent
     from rlgen.rl.config import TrainConfig
     from rlgen.rl.evaluate import evaluate, make_eval_env
+    from rlgen.rl.train import agent_files
     from rlgen.runs import load_run_config
 
     if extra:
         raise SystemExit(f"rlgen eval: unrecognised arguments {' '.join(extra)}")
     run_dir = Path(args.run_dir)
     cfg = load_run_config(run_dir, TrainConfig)
-    model_path = run_dir / "model.zip"
-    stats = run_dir / "vecnormalize.pkl"
-    if not model_path.is_file():  # an unfinished run: use its latest checkpoint
-        from rlgen.rl.train import latest_checkpoint
-
-        ckpt = latest_checkpoint(run_dir)
-        if ckpt is None:
-            from rlgen.errors import CheckpointError
-
-            raise CheckpointError(f"{run_dir} has no model.zip and no checkpoint yet; train it first")
-        model_path, stats = ckpt / "agent.zip", ckpt / "vecnormalize.pkl"
+    model_path, stats = agent_files(run_dir, best=args.best)
     if args.seed is not None:
         cfg.seed = args.seed
     eval_env = make_eval_env(cfg, obs_stats_from=stats if stats.is_file() else None)
@@ -129,7 +120,7 @@ def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
         from rlgen.demos import policy_from_run
         from rlgen.rl.render import episode_frames, save_gif, save_strip
 
-        policy, _ = policy_from_run(run_dir, deterministic=not args.stochastic)
+        policy, _ = policy_from_run(run_dir, deterministic=not args.stochastic, best=args.best)
         frames, total = episode_frames(policy, cfg.env_id, env_kwargs=cfg.env_kwargs, seed=cfg.seed + 10_000)
         if args.frames:
             rows.append(("frames", str(save_strip(frames, args.frames))))
@@ -206,9 +197,9 @@ def cmd_demos_record(args: argparse.Namespace, extra: list[str]) -> int:
 
     if extra:
         raise SystemExit(f"rlgen demos record: unrecognised arguments {' '.join(extra)}")
-    policy, cfg = policy_from_run(args.run_dir, deterministic=not args.stochastic)
+    policy, cfg = policy_from_run(args.run_dir, deterministic=not args.stochastic, best=args.best)
     demos = record(policy, cfg.env_id, env_kwargs=cfg.env_kwargs, episodes=args.episodes, seed=args.seed,
-                   source=f"rlgen run {args.run_dir} ({cfg.algo})", min_return=args.min_return,
+                   source=f"rlgen run {args.run_dir}{' (best)' if args.best else ''} ({cfg.algo})", min_return=args.min_return,
                    progress=not args.no_progress)
     path = demos.save(args.out)
     print_table(f"recorded {path}", demos.describe())
@@ -268,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="a run directory written by 'rlgen train'")
     p.add_argument("--episodes", type=int, default=10, help="evaluation episodes (default 10)")
     p.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the mean")
+    p.add_argument("--best", action="store_true", help="use the run's best evaluated policy (best/, kept when eval_every > 0)")
     p.add_argument("--seed", type=int, default=None, help="seed of the evaluation environment")
     p.add_argument("--frames", metavar="PNG", default=None, help="write a strip of 8 frames of one episode")
     p.add_argument("--video", metavar="GIF", default=None, help="write one episode as an animated GIF")
@@ -318,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode's reset")
     p.add_argument("--min-return", type=float, default=None, help="keep only episodes reaching this return")
     p.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the mean")
+    p.add_argument("--best", action="store_true", help="use the run's best evaluated policy (best/, kept when eval_every > 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_demos_record)
     p = demos.add_parser("info", help="describe a demonstration file")

@@ -51,6 +51,31 @@ def test_train_eval_and_resume(tmp_path, capsys):
     assert json.loads((run / "summary.json").read_text())["steps"] == 384
 
 
+def test_best_policy_is_kept_and_the_learning_rate_decays(tmp_path, capsys):
+    from stable_baselines3 import PPO
+
+    recipe = ROOT / "agents" / "pendulum-ppo.toml"
+    assert main(["train", str(recipe), "--run_root", str(tmp_path), "--name", "p", *TINY, "--total_timesteps", "512",
+                 "--eval_every", "128", "--lr_schedule", "linear", "--ppo.learning_rate", "1e-3"]) == 0
+    run = tmp_path / "p"
+    evals = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines()]
+    best = json.loads((run / "best" / "eval.json").read_text())
+    assert len(evals) >= 3 and best["mean_return"] == max(e["mean_return"] for e in evals)
+    assert best["step"] == next(e["step"] for e in evals if e["mean_return"] == best["mean_return"])
+    capsys.readouterr()
+    # The kept policy evaluates as it did when it was kept (same evaluation seeds, mean actions).
+    assert main(["eval", str(run), "--best", "--episodes", "2"]) == 0
+    assert f"{best['mean_return']:.1f} ±" in capsys.readouterr().out
+    schedule = PPO.load(run / "model.zip").lr_schedule
+    assert schedule(1.0) == pytest.approx(1e-3) and schedule(0.5) == pytest.approx(5e-4) and schedule(0.0) == 0.0
+
+    assert main(["train", str(recipe), "--run_root", str(tmp_path), "--name", "q", *TINY, "--total_timesteps", "128",
+                 "--eval_every", "0"]) == 0
+    assert main(["eval", str(tmp_path / "q"), "--best"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no best/ policy" in err and "\n" not in err
+
+
 def test_a_second_run_of_a_recipe_gets_its_own_directory(tmp_path):
     recipe = ROOT / "agents" / "pendulum-ppo.toml"
     for _ in range(2):

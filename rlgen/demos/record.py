@@ -29,24 +29,19 @@ def sb3_policy(model: Any, *, obs_normalizer: Any = None, deterministic: bool = 
     return act
 
 
-def policy_from_run(run_dir: str | Path, *, deterministic: bool = True) -> tuple[Policy, Any]:
-    """The trained policy of an ``rlgen train`` run (its final model, else its latest checkpoint) and its config."""
+def policy_from_run(run_dir: str | Path, *, deterministic: bool = True, best: bool = False) -> tuple[Policy, Any]:
+    """The trained policy of an ``rlgen train`` run and its config: its best evaluated policy when
+    ``best``, else its final model, else its latest checkpoint."""
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-    from rlgen.errors import CheckpointError
     from rlgen.rl.agents import load_agent
     from rlgen.rl.config import TrainConfig
-    from rlgen.rl.train import latest_checkpoint
+    from rlgen.rl.train import agent_files
     from rlgen.runs import load_run_config
 
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir, TrainConfig)
-    model_path, stats = run_dir / "model.zip", run_dir / "vecnormalize.pkl"
-    if not model_path.is_file():
-        ckpt = latest_checkpoint(run_dir)
-        if ckpt is None:
-            raise CheckpointError(f"{run_dir} has no model.zip and no checkpoint; train it first")
-        model_path, stats = ckpt / "agent.zip", ckpt / "vecnormalize.pkl"
+    model_path, stats = agent_files(run_dir, best=best)
     model = load_agent(cfg, model_path)
     normalizer = None
     if stats.is_file():

@@ -22,6 +22,7 @@ import torch
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
 from sb3_contrib import TRPO
 
@@ -124,6 +125,8 @@ def algo_kwargs(cfg: TrainConfig, venv: VecEnv) -> dict[str, Any]:
         kw = dict(learning_rate=p.learning_rate, buffer_size=p.buffer_size, learning_starts=p.learning_starts,
                   batch_size=p.batch_size, tau=p.tau, gamma=p.gamma, train_freq=p.train_freq,
                   gradient_steps=p.gradient_steps, ent_coef=ent, use_sde=p.use_sde)
+    if cfg.lr_schedule == "linear":
+        kw["learning_rate"] = LinearSchedule(kw["learning_rate"], 0.0, 1.0)
     if reward_wrappers(venv) and cfg.algo in ("ppo", "trpo"):
         kw.update(hooked_buffer_kwargs(venv))
     return dict(kw, policy_kwargs=policy_kwargs)

@@ -153,6 +153,8 @@ class TrainConfig:
     """Learning algorithm: ppo (stable-baselines3), trpo (sb3-contrib), sac (stable-baselines3) or bc (behaviour cloning from demonstrations)."""
     total_timesteps: int = 100_000
     """Environment steps to train for, summed over all environments."""
+    lr_schedule: Literal["constant", "linear"] = "constant"
+    """Learning rate over the run: constant, or linear from the algorithm's learning_rate down to 0 at total_timesteps (resumes where it was)."""
     seed: int = 0
     """Seed of the environments, the networks and the sampling."""
     n_envs: int = 1

@@ -10,6 +10,12 @@ temporary name and renamed when complete; ``checkpoints/latest`` names the
 newest. It holds the agent, the normalisation statistics, the learned
 rewards' state and, for SAC, the replay buffer, so ``--resume`` continues the
 same run.
+
+With periodic evaluation (``eval_every``), the policy with the best mean
+evaluation return so far is also kept in ``best/`` (agent, normalisation
+statistics and its ``eval.json``), written the same way: long runs can peak
+before their end, and ``rlgen eval --best`` / ``rlgen demos record --best``
+use that policy.
 """
 
 from __future__ import annotations
@@ -39,40 +45,88 @@ from rlgen.seeding import seed_everything
 
 CHECKPOINTS = "checkpoints"
 KEEP_CHECKPOINTS = 2
+BEST = "best"
 
 
 # ------------------------------------------------------------------ checkpoints
 
 
-def save_rl_checkpoint(run_dir: Path, model: BaseAlgorithm, *, elapsed: float) -> Path:
-    """Write a complete checkpoint directory atomically and point ``latest`` at it."""
-    root = run_dir / CHECKPOINTS
-    root.mkdir(parents=True, exist_ok=True)
-    name = f"step_{model.num_timesteps:010d}"
-    tmp = root / f".{name}.tmp"
+def _write_dir_atomically(final: Path, fill: Callable[[Path], None]) -> Path:
+    """Fill a temporary sibling directory, fsync its files and rename it to ``final``."""
+    tmp = final.parent / f".{final.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_agent(model, tmp / "agent.zip")
-    venv = model.get_env()
-    vecnorm = find_vecnormalize(venv)
-    if vecnorm is not None:
-        vecnorm.save(str(tmp / "vecnormalize.pkl"))
-    wrappers = reward_wrappers(venv)
-    if wrappers:
-        save_checkpoint(tmp / "rewards.pt", kind="rewards", state={"states": [w.state_dict() for w in wrappers]})
-    if isinstance(model, OffPolicyAlgorithm):
-        model.save_replay_buffer(tmp / "replay_buffer.pkl")
-    (tmp / "state.json").write_text(json.dumps({"num_timesteps": int(model.num_timesteps), "elapsed": elapsed}))
+    tmp.mkdir(parents=True)
+    fill(tmp)
     for f in tmp.iterdir():
         with open(f, "rb") as fh:
             os.fsync(fh.fileno())
-    final = root / name
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+    if final.exists():  # rename the old one away first: a crash leaves either the old or the new
+        old = final.parent / f".{final.name}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    return final
+
+
+def _save_policy(model: BaseAlgorithm, directory: Path) -> None:
+    save_agent(model, directory / "agent.zip")
+    vecnorm = find_vecnormalize(model.get_env())
+    if vecnorm is not None:
+        vecnorm.save(str(directory / "vecnormalize.pkl"))
+
+
+def save_rl_checkpoint(run_dir: Path, model: BaseAlgorithm, *, elapsed: float) -> Path:
+    """Write a complete checkpoint directory atomically and point ``latest`` at it."""
+    root = run_dir / CHECKPOINTS
+    name = f"step_{model.num_timesteps:010d}"
+
+    def fill(tmp: Path) -> None:
+        _save_policy(model, tmp)
+        venv = model.get_env()
+        wrappers = reward_wrappers(venv)
+        if wrappers:
+            save_checkpoint(tmp / "rewards.pt", kind="rewards", state={"states": [w.state_dict() for w in wrappers]})
+        if isinstance(model, OffPolicyAlgorithm):
+            model.save_replay_buffer(tmp / "replay_buffer.pkl")
+        (tmp / "state.json").write_text(json.dumps({"num_timesteps": int(model.num_timesteps), "elapsed": elapsed}))
+
+    final = _write_dir_atomically(root / name, fill)
     atomic_write_text(root / "latest", name + "\n")
     for old in sorted(p for p in root.glob("step_*") if p.is_dir())[:-KEEP_CHECKPOINTS]:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def best_return(run_dir: Path) -> float:
+    """Mean evaluation return of the run's ``best/`` policy (-inf when it has none)."""
+    path = run_dir / BEST / "eval.json"
+    return float(json.loads(path.read_text())["mean_return"]) if path.is_file() else float("-inf")
+
+
+def save_best(run_dir: Path, model: BaseAlgorithm, result: dict) -> Path:
+    """Keep ``model`` as the run's best policy, with the evaluation that made it so."""
+    record = {"step": int(model.num_timesteps), **result}
+    return _write_dir_atomically(run_dir / BEST, lambda tmp: (_save_policy(model, tmp),
+                                                              (tmp / "eval.json").write_text(json.dumps(record))))
+
+
+def agent_files(run_dir: Path, *, best: bool = False) -> tuple[Path, Path]:
+    """``(agent zip, normalisation statistics)`` of a run: its best policy when ``best``, else its
+    final model, else (an unfinished run) its latest checkpoint. The statistics file may not exist."""
+    if best:
+        if not (run_dir / BEST / "agent.zip").is_file():
+            raise CheckpointError(f"{run_dir} has no best/ policy: it is written by periodic evaluation "
+                                  "(eval_every > 0); drop --best to use the final one")
+        return run_dir / BEST / "agent.zip", run_dir / BEST / "vecnormalize.pkl"
+    if (run_dir / "model.zip").is_file():
+        return run_dir / "model.zip", run_dir / "vecnormalize.pkl"
+    ckpt = latest_checkpoint(run_dir)
+    if ckpt is None:
+        raise CheckpointError(f"{run_dir} has no model.zip and no checkpoint yet; train it first")
+    return ckpt / "agent.zip", ckpt / "vecnormalize.pkl"
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -154,10 +208,17 @@ def train(
     start = time.time()
     eval_env = make_eval_env(cfg, obs_stats_from=venv) if cfg.eval_episodes else None
 
+    best = best_return(run_dir) if ckpt is not None else float("-inf")
+
     def run_eval(m: BaseAlgorithm) -> dict:
+        nonlocal best
         if eval_env is not None and cfg.normalize_obs:
             find_vecnormalize(eval_env).obs_rms = find_vecnormalize(m.get_env()).obs_rms.copy()
-        return evaluate(m, eval_env, episodes=cfg.eval_episodes)
+        result = evaluate(m, eval_env, episodes=cfg.eval_episodes)
+        if cfg.eval_every and result["mean_return"] > best:
+            best = result["mean_return"]
+            save_best(run_dir, m, result)
+        return result
 
     def checkpoint(m: BaseAlgorithm) -> None:
         save_rl_checkpoint(run_dir, m, elapsed=elapsed_before + time.time() - start)
