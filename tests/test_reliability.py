@@ -134,3 +134,35 @@ def test_nan_reward_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path, 
     msg = str(err.value)
     assert "broken reward became non-finite" in msg and "at step" in msg and "last good checkpoint" in msg
     assert "\n" not in msg
+
+
+@pytest.mark.parametrize("recipe, key, extra", [
+    ("pendulum-gail.toml", "n_updates", ["--ppo.n_steps", "64", "--ppo.batch_size", "64", "--ppo.n_epochs", "1",
+                                           "--n_envs", "2"]),
+    ("sparse-mountaincar-vime.toml", "pool", ["--trpo.n_steps", "128", "--trpo.batch_size", "64",
+                                              "--wrappers.0.updates_per_rollout", "5"]),
+])
+def test_resume_restores_the_learned_rewards_state(tmp_path, recipe, key, extra):
+    """The discriminator's update count (GAIL) and the replay pool (VIME) run on across a resume:
+    a reset would show as fewer updates or a pool missing the first run's transitions."""
+    from rlgen.checkpoint import load_checkpoint
+    from rlgen.rl.train import latest_checkpoint
+
+    def wrapper_state(run: Path) -> tuple[int, dict]:
+        ckpt = latest_checkpoint(run)
+        steps = json.loads((ckpt / "state.json").read_text())["num_timesteps"]
+        return steps, load_checkpoint(ckpt / "rewards.pt", kind="rewards")["states"][0]
+
+    args = ["--run_root", str(tmp_path), "--name", "r", "--eval_episodes", "0", "--checkpoint_every", "256",
+            "--no-progress", *extra]
+    assert main(["train", str(ROOT / "agents" / recipe), "--total_timesteps", "512", *args]) == 0
+    run = tmp_path / "r"
+    steps_a, a = wrapper_state(run)
+    assert main(["train", "--resume", str(run), "--total_timesteps", "1024", "--no-progress"]) == 0
+    steps_b, b = wrapper_state(run)
+    assert (steps_a, steps_b) == (512, 1024)
+    if key == "n_updates":
+        # Updates happen once per rollout: as many after the resume as before it, on top of them.
+        assert a["n_updates"] > 0 and b["n_updates"] == 2 * a["n_updates"]
+    else:
+        assert a["pool"]["size"] == 512 and b["pool"]["size"] == 1024

@@ -154,11 +154,13 @@ def load_agent(cfg: TrainConfig, path: Path, venv: VecEnv | None = None) -> Base
 
     if not path.is_file():
         raise CheckpointError(f"no saved agent at {path}; train one first or pass another run directory")
-    custom = {}
+    hooks = {}
     if venv is not None and cfg.algo in ("ppo", "trpo") and reward_wrappers(venv):
-        custom = hooked_buffer_kwargs(venv)
+        # Keyword arguments, not custom_objects: those only replace what the zip holds, and the
+        # zip leaves the hooks out, so the rollout buffer would come back without them.
+        hooks = hooked_buffer_kwargs(venv)
     try:
-        return ALGOS[cfg.algo].load(str(path), env=venv, device=resolve_device(cfg.device), custom_objects=custom)
+        return ALGOS[cfg.algo].load(str(path), env=venv, device=resolve_device(cfg.device), **hooks)
     except Exception as e:
         raise CheckpointError(f"cannot load agent {path} ({type(e).__name__}: {e}); the file is damaged or from another algorithm") from None
 
