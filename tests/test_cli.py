@@ -76,6 +76,17 @@ def test_best_policy_is_kept_and_the_learning_rate_decays(tmp_path, capsys):
     assert "no best/ policy" in err and "\n" not in err
 
 
+def test_progress_bar_shows_return_and_losses_of_the_agent_and_the_learned_reward(tmp_path, capsys):
+    recipe = ROOT / "agents" / "pendulum-gail.toml"
+    tiny = [a for a in TINY if a != "--no-progress"]
+    tiny += ["--bc_init", "false", "--eval_episodes", "0", "--total_timesteps", "512"]
+    assert main(["train", str(recipe), "--run_root", str(tmp_path), "--name", "g", *tiny]) == 0
+    bar = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "512/512" in bar and "step/s" in bar
+    for figure in ("ret=", "loss=", "vf_loss=", "D_loss=", "D_acc_pi="):
+        assert figure in bar, bar
+
+
 def test_a_second_run_of_a_recipe_gets_its_own_directory(tmp_path):
     recipe = ROOT / "agents" / "pendulum-ppo.toml"
     for _ in range(2):

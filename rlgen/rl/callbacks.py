@@ -22,7 +22,15 @@ from rlgen.rl.rewards import reward_wrappers
 
 
 class ProgressBar(BaseCallback):
-    """A progress bar over environment steps with ETA, the latest episode return and steps/s."""
+    """A progress bar over environment steps with ETA, steps/s, the latest episode return and the
+    latest losses: the algorithm's and the learned rewards' (those in :data:`SHOWN` that it logs).
+
+    Place it after :class:`RewardHooks`, which logs the learned rewards' figures it shows.
+    """
+
+    SHOWN = {"train/loss": "loss", "train/value_loss": "vf_loss", "train/actor_loss": "actor_loss",
+             "train/critic_loss": "critic_loss", "gail/disc_loss": "D_loss", "gail/acc_policy": "D_acc_pi",
+             "vime/info_gain_median": "IG_med", "vime/dynamics_loss": "dyn_loss"}
 
     def __init__(self, total: int, *, enabled: bool = True) -> None:
         super().__init__()
@@ -48,9 +56,17 @@ class ProgressBar(BaseCallback):
         return True
 
     def _on_rollout_end(self) -> None:
-        if self.bar is not None and self.model.ep_info_buffer:
-            ret = np.mean([ep["r"] for ep in self.model.ep_info_buffer])
-            self.bar.set_postfix(ret=f"{ret:.1f}", refresh=False)
+        if self.bar is None:
+            return
+        figures = {}
+        if self.model.ep_info_buffer:
+            figures["ret"] = f"{np.mean([ep['r'] for ep in self.model.ep_info_buffer]):.1f}"
+        # Losses of the last update (stable-baselines3 keeps them until its next dump) and the
+        # learned rewards' figures of this rollout.
+        logged = self.model.logger.name_to_value
+        figures.update({short: f"{logged[key]:.3g}" for key, short in self.SHOWN.items() if key in logged})
+        if figures:
+            self.bar.set_postfix(figures, refresh=False)
 
     def _on_training_end(self) -> None:
         if self.bar is not None:

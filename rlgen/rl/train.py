@@ -224,7 +224,7 @@ def train(
         save_rl_checkpoint(run_dir, m, elapsed=elapsed_before + time.time() - start)
 
     stop = StopOnSignal()
-    callbacks = [stop, ProgressBar(cfg.total_timesteps, enabled=progress), RewardHooks(),
+    callbacks = [stop, RewardHooks(), ProgressBar(cfg.total_timesteps, enabled=progress),
                  Periodic(cfg.checkpoint_every, checkpoint, start=model.num_timesteps)]
     if eval_env is not None and cfg.eval_every:
         callbacks.append(Periodic(cfg.eval_every, EvalLog(run_dir / "eval.jsonl", run_eval), start=model.num_timesteps))
