@@ -182,7 +182,10 @@ class BayesianDynamics(nn.Module):
         self, obs: Any, acts: Any, next_obs: Any, *, n_samples: int = 1
     ) -> tuple[Tensor, Tensor]:
         """``(KL(q || prior), mean over batch and samples of -log p(y | x, theta))``."""
-        x, y = self.inputs(obs, acts), self.targets(obs, next_obs)  # (B, D), (B, O)
+        return self.normalised_elbo_terms(self.inputs(obs, acts), self.targets(obs, next_obs), n_samples=n_samples)
+
+    def normalised_elbo_terms(self, x: Tensor, y: Tensor, *, n_samples: int = 1) -> tuple[Tensor, Tensor]:
+        """:meth:`elbo_terms` of normalised inputs ``x (B, D)`` and targets ``y (B, O)``."""
         # Each of the n_samples copies gets its own local-reparametrisation noise.
         pred = self(x.expand(n_samples, *x.shape))  # (K, B, O)
         return self.kl(), self.nll(pred, y).mean()
@@ -348,25 +351,33 @@ def train_dynamics(
     if kl_weight is None:
         kl_weight = 1.0 / (n_updates * batch_size)
     model.train()
-    loss_sum = nll_sum = 0.0
-    for _ in range(n_updates):
-        obs, act, nxt = pool.sample(batch_size, rng)
-        kl, nll = model.elbo_terms(obs, act, nxt, n_samples=n_samples)
+    if n_updates <= 0:
+        with torch.no_grad():
+            return {"loss": 0.0, "nll": 0.0, "kl": model.kl().item(), "kl_weight": kl_weight}
+    # All minibatches are drawn and normalised at once: the updates themselves are tiny, so
+    # per-update sampling, normalisation and loss read-outs would cost as much as the maths.
+    obs, act, nxt = pool.sample(n_updates * batch_size, rng)
+    with torch.no_grad():
+        xs = model.inputs(obs, act).split(batch_size)
+        ys = model.targets(obs, nxt).split(batch_size)
+    losses, nlls = [], []
+    for x, y in zip(xs, ys):
+        kl, nll = model.normalised_elbo_terms(x, y, n_samples=n_samples)
         loss = kl_weight * kl + nll
-        if not torch.isfinite(loss):
-            raise NonFiniteError(
-                "the VIME dynamics loss became non-finite; lower the dynamics learning rate "
-                "or check the observations for NaN"
-            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        loss_sum += loss.item()
-        nll_sum += nll.item()
+        losses.append(loss.detach())
+        nlls.append(nll.detach())
+    loss_mean, nll_mean = torch.stack(losses).mean().item(), torch.stack(nlls).mean().item()
     with torch.no_grad():
         kl_now = model.kl().item()
-    n = max(n_updates, 1)
-    return {"loss": loss_sum / n, "nll": nll_sum / n, "kl": kl_now, "kl_weight": kl_weight}
+    if not math.isfinite(loss_mean) or not math.isfinite(kl_now):
+        raise NonFiniteError(
+            "the VIME dynamics loss became non-finite; lower the dynamics learning rate "
+            "or check the observations for NaN"
+        )
+    return {"loss": loss_mean, "nll": nll_mean, "kl": kl_now, "kl_weight": kl_weight}
 
 
 __all__ = ["BayesianDynamics", "ReplayPool", "STD_FLOOR", "train_dynamics"]
