@@ -9,7 +9,8 @@ Usage (from the repository root)::
 A seed "solves" a task when its final deterministic evaluation has a positive mean return (the
 sparse reward was reached; on SwimmerGather, more apples than bombs). The JSON also gives, per
 run, the first evaluation step that solved it, and per task the seeds solved at every evaluation
-step (the success rate at each smaller budget, from the same runs). Every run lives in
+step (the success rate at each smaller budget, from the same runs), and each run's success rate:
+the fraction of its evaluation episodes with a positive return, at the end and at every step. Every run lives in
 ``bench/runs/vime/<task>/<method>-s<seed>/`` and resumes after an interruption: run the same
 command again. Results go to ``bench/results/vime_sparse.json`` and ``bench/results/vime_sparse.png``.
 """
@@ -27,6 +28,7 @@ import numpy as np
 from common import ROOT, eval_curve, machine, run, task_axes, throughput, train_curve
 
 from rlgen.config import apply_overrides, load_recipe
+from rlgen.rl.callbacks import read_eval_log
 from rlgen.rl.config import TrainConfig
 
 TASKS = ["mountaincar", "cartpole-swingup", "halfcheetah", "double-pendulum", "swimmer-gather"]
@@ -97,11 +99,14 @@ def main() -> None:
                 s = run(cfg, run_dir)
                 entry["env_id"] = cfg.env_id
                 curve = eval_curve(run_dir)
+                success = [[e["step"], float(np.mean(np.array(e["returns"]) > 0))]
+                           for e in read_eval_log(run_dir / "eval.jsonl")]
                 entry["runs"].setdefault(method, {})[str(seed)] = {
                     "final_return": s["eval"]["mean_return"], "final_std": s["eval"]["std_return"],
                     "solved": s["eval"]["mean_return"] > 0, "env_steps": s["steps"], "wall_time_s": s["wall_time_s"],
                     "steps_per_s": s["steps_per_s"], "eval_curve": curve, "train_curve": train_curve(run_dir),
                     "first_solved_step": next((st for st, m, _ in curve if m > 0), None),
+                    "final_success_rate": success[-1][1] if success else None, "success_curve": success,
                 }
                 out_path.write_text(json.dumps(results, indent=2) + "\n")
         entry["solved_seeds"] = {m: sum(r["solved"] for r in entry["runs"].get(m, {}).values()) for m in METHODS}
