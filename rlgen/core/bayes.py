@@ -226,8 +226,18 @@ class BayesianMLP(nn.Module):
         return [layer.out_features for layer in self.layers]
 
     def kl(self) -> Tensor:
-        """``KL(q || prior)`` summed over layers."""
-        return torch.stack([layer.kl() for layer in self.layers]).sum()
+        """``KL(q || prior)`` summed over layers.
+
+        Layers sharing one prior (the usual case) are done as one flat vector: the
+        per-step cost of small Bayesian networks is the number of tensor ops, not their size.
+        """
+        priors = {layer.prior_sigma for layer in self.layers}
+        if len(priors) > 1:
+            return torch.stack([layer.kl() for layer in self.layers]).sum()
+        mu = torch.cat([t.reshape(-1) for layer in self.layers for t in (layer.weight_mu, layer.bias_mu)])
+        rho = torch.cat([t.reshape(-1) for layer in self.layers for t in (layer.weight_rho, layer.bias_rho)])
+        prior_sigma = torch.full((), priors.pop(), dtype=mu.dtype, device=mu.device)
+        return kl_normal(mu, F.softplus(rho), torch.zeros_like(prior_sigma), prior_sigma).sum()
 
     def kl_to(self, other: BayesianMLP | Mapping[str, Tensor]) -> Tensor:
         """``KL(self || other)``, ``other`` a network of the same shape or its parameter dict."""

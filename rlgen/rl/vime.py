@@ -84,7 +84,10 @@ class VimeReward(LearnedRewardWrapper):
         torch.manual_seed(seed)
         self.model = BayesianDynamics(obs_dim, act_dim, hidden=tuple(config.hidden), prior_sigma=config.prior_sigma,
                                       likelihood_sigma=config.likelihood_sigma)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        try:  # one fused kernel per step: the 500 small steps a rollout are VIME's main cost
+            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, fused=True)
+        except (RuntimeError, TypeError):  # a torch or device without a fused Adam
+            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.pool = ReplayPool(config.pool_size)
         self.rng = np.random.default_rng(seed)
         self.generator = torch.Generator().manual_seed(seed)
