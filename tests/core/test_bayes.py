@@ -164,6 +164,12 @@ def test_bayesian_mlp_shapes_and_kl():
     x = torch.randn(3, 5)
     torch.testing.assert_close(net(x, sample=False), net(x, sample=False))
     torch.testing.assert_close(net.kl(), net.layers[0].kl() + net.layers[1].kl())
+    with torch.no_grad():  # away from the initial values, and with layers of different priors
+        for p in net.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    torch.testing.assert_close(net.kl(), net.layers[0].kl() + net.layers[1].kl())
+    net.layers[1].prior_sigma = 2.0
+    torch.testing.assert_close(net.kl(), net.layers[0].kl() + net.layers[1].kl())
     other = BayesianMLP(5, 2, hidden=(32,))
     params_q = dict(net.named_parameters())
     params_p = dict(other.named_parameters())
