@@ -10,7 +10,8 @@ A seed "solves" a task when its final deterministic evaluation has a positive me
 sparse reward was reached; on SwimmerGather, more apples than bombs). The JSON also gives, per
 run, the first evaluation step that solved it, and per task the seeds solved at every evaluation
 step (the success rate at each smaller budget, from the same runs), and each run's success rate:
-the fraction of its evaluation episodes with a positive return, at the end and at every step. Every run lives in
+the fraction of its evaluation episodes with a positive return, at the end and at every step;
+seeds whose final success rate is at least one half count as reliably solving the task. Every run lives in
 ``bench/runs/vime/<task>/<method>-s<seed>/`` and resumes after an interruption: run the same
 command again. Results go to ``bench/results/vime_sparse.json`` and ``bench/results/vime_sparse.png``.
 """
@@ -33,6 +34,7 @@ from rlgen.rl.config import TrainConfig
 
 TASKS = ["mountaincar", "cartpole-swingup", "halfcheetah", "double-pendulum", "swimmer-gather"]
 METHODS = ["trpo", "vime"]
+RELIABLE = 0.5  # a seed reliably solves a task when this share of its final evaluation episodes do
 
 
 def config(task: str, method: str, *, seed: int, budget: int | None) -> TrainConfig:
@@ -110,6 +112,8 @@ def main() -> None:
                 }
                 out_path.write_text(json.dumps(results, indent=2) + "\n")
         entry["solved_seeds"] = {m: sum(r["solved"] for r in entry["runs"].get(m, {}).values()) for m in METHODS}
+        entry["reliably_solved_seeds"] = {m: sum((r.get("final_success_rate") or 0) >= RELIABLE
+                                                 for r in entry["runs"].get(m, {}).values()) for m in METHODS}
         entry["solved_seeds_by_step"] = solved_by_step(entry["runs"])
         out_path.write_text(json.dumps(results, indent=2) + "\n")
         plot(results, out_path.with_suffix(".png"))
