@@ -11,9 +11,9 @@ sparse reward was reached; on SwimmerGather, more apples than bombs). The JSON a
 run, the first evaluation step that solved it, and per task the seeds solved at every evaluation
 step (the success rate at each smaller budget, from the same runs), and each run's success rate:
 the fraction of its evaluation episodes with a positive return, at the end and at every step;
-seeds whose final success rate is at least one half count as reliably solving the task. Every run lives in
-``bench/runs/vime/<task>/<method>-s<seed>/`` and resumes after an interruption: run the same
-command again. Results go to ``bench/results/vime_sparse.json`` and ``bench/results/vime_sparse.png``.
+seeds whose final success rate is at least one half count as reliably solving the task. Every
+run lives in ``bench/runs/vime/<task>/<method>-s<seed>/`` and resumes after an interruption: run
+the same command again. Results go to ``bench/results/vime_sparse.json`` and ``bench/results/vime_sparse.png``.
 """
 
 from __future__ import annotations
