@@ -42,12 +42,16 @@ def config(task: str, method: str, *, seed: int, budget: int | None) -> TrainCon
     return apply_overrides(cfg, {"seed": seed, **({"total_timesteps": budget} if budget else {})})
 
 
-def solved_by_step(runs: dict) -> dict[str, dict[str, int]]:
-    """Seeds of each method whose evaluation at each step had a positive mean return: success rates
-    at every smaller budget, read from the same runs (evaluations run at the same steps)."""
-    steps = sorted({int(st) for per_seed in runs.values() for r in per_seed.values() for st, _, _ in r["eval_curve"]})
+def solved_by_step(runs: dict, every: int) -> dict[str, dict[str, int]]:
+    """Seeds of each method whose evaluation at each multiple of ``every`` had a positive mean
+    return: success rates at every smaller budget, read from the same runs. An evaluation counts
+    for the nearest multiple (one resumed by an older version may sit off the grid)."""
+    def grid(step: float) -> int:
+        return int(round(step / every)) * every
+
+    steps = sorted({grid(e[0]) for per_seed in runs.values() for r in per_seed.values() for e in r["eval_curve"]})
     return {
-        str(st): {m: sum(any(int(e[0]) == st and e[1] > 0 for e in r["eval_curve"]) for r in per_seed.values())
+        str(st): {m: sum(any(grid(e[0]) == st and e[1] > 0 for e in r["eval_curve"]) for r in per_seed.values())
                   for m, per_seed in runs.items()}
         for st in steps
     }
@@ -114,7 +118,7 @@ def main() -> None:
         entry["solved_seeds"] = {m: sum(r["solved"] for r in entry["runs"].get(m, {}).values()) for m in METHODS}
         entry["reliably_solved_seeds"] = {m: sum((r.get("final_success_rate") or 0) >= RELIABLE
                                                  for r in entry["runs"].get(m, {}).values()) for m in METHODS}
-        entry["solved_seeds_by_step"] = solved_by_step(entry["runs"])
+        entry["solved_seeds_by_step"] = solved_by_step(entry["runs"], cfg.eval_every)
         out_path.write_text(json.dumps(results, indent=2) + "\n")
         plot(results, out_path.with_suffix(".png"))
     if args.throughput_steps:

@@ -219,3 +219,19 @@ def test_resume_restores_the_learned_rewards_state(tmp_path, recipe, key, extra)
         assert a["n_updates"] > 0 and b["n_updates"] == 2 * a["n_updates"]
     else:
         assert a["pool"]["size"] == 512 and b["pool"]["size"] == 1024
+
+
+def test_periodic_work_keeps_to_the_same_multiples_after_a_resume():
+    """Evaluations and checkpoints of a run resumed at an odd step still fall at multiples of their
+    period, so interrupted and uninterrupted runs can be compared step for step."""
+    from types import SimpleNamespace
+
+    from rlgen.rl.callbacks import Periodic
+
+    calls = []
+    periodic = Periodic(1000, lambda m: calls.append(m.num_timesteps), start=1700)
+    periodic.model = SimpleNamespace(num_timesteps=0)
+    for t in range(1700, 5000, 300):  # rollout starts
+        periodic.model.num_timesteps = t
+        periodic._on_rollout_start()
+    assert calls == [2000, 3200, 4100]

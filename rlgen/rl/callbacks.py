@@ -86,13 +86,15 @@ class RewardHooks(BaseCallback):
 
 
 class Periodic(BaseCallback):
-    """Calls ``fn(model)`` at the start of a rollout once every ``every`` environment steps."""
+    """Calls ``fn(model)`` at the start of the first rollout past each multiple of ``every``
+    environment steps; a run resumed at ``start`` keeps to the same multiples, so evaluations of
+    interrupted and uninterrupted runs line up."""
 
     def __init__(self, every: int, fn: Callable[[Any], None], *, start: int = 0) -> None:
         super().__init__()
         self.every = every
         self.fn = fn
-        self.next_at = start + every if every > 0 else None
+        self.next_at = (start // every + 1) * every if every > 0 else None
 
     def _on_step(self) -> bool:
         return True
