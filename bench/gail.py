@@ -56,9 +56,12 @@ def bc_config(gail: TrainConfig) -> TrainConfig:
 
 def imitation_run(task: str, demos: Path, *, trajectories: int, seed: int, budget: int, bc_epochs: int,
                   python: str, out: Path) -> dict | None:
+    """imitation's GAIL result: a finished run's, else a new run's when ``python`` names its venv."""
     result_path = out / "result.json"
     if result_path.is_file():
         return json.loads(result_path.read_text())
+    if not python or not Path(python).exists():
+        return None
     out.mkdir(parents=True, exist_ok=True)
     cmd = [python, str(ROOT / "bench" / "imitation_gail.py"), "--demos", str(demos), "--env",
            TASKS[task]["imitation_env"], "--trajectories", str(trajectories), "--seed", str(seed),
@@ -107,7 +110,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=None, help="env steps per GAIL run (default: the recipe's)")
     parser.add_argument("--throughput-steps", type=int, default=30_000, help="env steps per throughput measurement (0: skip)")
     parser.add_argument("--imitation-python", default=str(ROOT.parent / "venv-imitation" / "bin" / "python"),
-                        help="python of a venv with the imitation library ('' to skip)")
+                        help="python of a venv with the imitation library ('' to run none; finished runs are still read)")
     parser.add_argument("--runs-dir", default=str(ROOT / "bench" / "runs"),
                         help="where the training runs live (keep it between sessions to resume)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "gail.json"))
@@ -141,13 +144,12 @@ def main() -> None:
                 "env_steps": g["steps"], "wall_time_s": g["wall_time_s"], "steps_per_s": g["steps_per_s"],
                 "curve": eval_curve(runs / f"gail-{name}"),
             }
-            if args.imitation_python and Path(args.imitation_python).exists():
-                # Given the same start as ours: behaviour cloning first when the recipe asks for it.
-                imit = imitation_run(task, demos_path, trajectories=n, seed=seed, budget=cfg.total_timesteps,
-                                     bc_epochs=cfg.bc.epochs if cfg.bc_init else 0, python=args.imitation_python,
-                                     out=runs / f"imitation-{name}")
-                if imit is not None:
-                    r.setdefault("imitation", {})[name] = imit
+            # Given the same start as ours: behaviour cloning first when the recipe asks for it.
+            imit = imitation_run(task, demos_path, trajectories=n, seed=seed, budget=cfg.total_timesteps,
+                                 bc_epochs=cfg.bc.epochs if cfg.bc_init else 0, python=args.imitation_python,
+                                 out=runs / f"imitation-{name}")
+            if imit is not None:
+                r.setdefault("imitation", {})[name] = imit
             out_path.parent.mkdir(parents=True, exist_ok=True)
             out_path.write_text(json.dumps(results, indent=2) + "\n")
         if args.throughput_steps:

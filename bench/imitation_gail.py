@@ -76,6 +76,17 @@ def eval_curve(learner, train_env, eval_env, every: int, episodes: int = 5, part
     return curve, on_round
 
 
+# The v5 MuJoCo envs' keyword arguments under their v4 names, where the v4 env has the same setting.
+V4_NAMES = {"include_cfrc_ext_in_observation": "use_contact_forces"}
+
+
+def v4_kwargs(env_id: str, kwargs: dict) -> dict:
+    """The demonstrations' env kwargs (recorded on a v5 env) for ``env_id`` (a v4 env here)."""
+    if not env_id.endswith("-v4"):
+        return dict(kwargs)
+    return {V4_NAMES.get(k, k): v for k, v in kwargs.items()}
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--demos", required=True)
@@ -93,7 +104,7 @@ def main() -> None:
     torch.set_num_threads(1)
 
     trajs, meta = load_trajectories(args.demos, args.trajectories)
-    env_kwargs = meta.get("env_kwargs", {})
+    env_kwargs = v4_kwargs(args.env, meta.get("env_kwargs", {}))
     venv = make_vec_env(args.env, n_envs=args.n_envs, rng=np.random.default_rng(args.seed),
                         env_make_kwargs=env_kwargs)
     learner = TRPO("MlpPolicy", VecNormalize(venv, gamma=0.995), n_steps=args.n_steps, batch_size=256, gamma=0.995,
