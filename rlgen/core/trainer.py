@@ -4,6 +4,10 @@ A model owns its losses and updates (:class:`TrainableModel`); the
 :class:`Trainer` owns everything around them: seeded, resumable batching,
 progress, TensorBoard, sample grids, finiteness checks, atomic checkpoints,
 clean exits on SIGINT/SIGTERM, the final evaluation and ``summary.json``.
+Under ``torchrun`` it trains data-parallel (:mod:`rlgen.core.distributed`):
+each process takes its share of every batch, gradients are averaged before
+each optimiser step, and rank 0 alone logs, draws samples, evaluates and
+writes checkpoints (which keep every process's RNG state).
 
 Resume works at step granularity. Epoch ``e`` visits the data in a
 permutation drawn from a generator seeded by ``(seed, e)`` alone, so the
@@ -33,6 +37,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
 from rlgen.checkpoint import atomic_write_json, load_checkpoint, save_checkpoint
+from rlgen.core import distributed
 from rlgen.core.images import make_grid, save_grid
 from rlgen.errors import CheckpointError, NonFiniteError, RlgenError
 from rlgen.seeding import rng_state, seed_everything, set_rng_state
@@ -139,19 +144,29 @@ class Trainer:
         kind: str = "model",
         resume: bool = False,
     ) -> None:
-        self.model, self.config, self.kind, self.resume = model, config, kind, resume
+        self.config, self.kind, self.resume = config, kind, resume
         self.run_dir = Path(run_dir)
         self.checkpoint_path = self.run_dir / "checkpoints" / "last.pt"
         self.train_data = _as_dataset(train_data)
         self.test_data = None if test_data is None else _as_dataset(test_data)
         self.model_config = _as_plain_dict(model_config)
-        self.optimizers = model.configure_optimizers()
         self.device = next(model.parameters(), torch.empty(0)).device
+        self.rank, self.world_size = distributed.world()
+        self.is_main = self.rank == 0
+        self.model = distributed.replicate(model, sync_batchnorm=self.device.type == "cuda")
+        self.optimizers = self.model.configure_optimizers()
+        self._averager = distributed.GradientAverager(self.optimizers.values())
         n = len(self.train_data)
         self.batches_per_epoch = n // config.batch_size if config.drop_last else math.ceil(n / config.batch_size)
         if self.batches_per_epoch == 0:
             raise RlgenError(
                 f"training set has {n} examples, fewer than one batch of {config.batch_size}; lower batch_size"
+            )
+        last = n - (self.batches_per_epoch - 1) * config.batch_size if not config.drop_last else config.batch_size
+        if min(config.batch_size, last) < self.world_size:
+            raise RlgenError(
+                f"a batch of {min(config.batch_size, last)} examples cannot be shared by {self.world_size} processes; "
+                "raise batch_size or set trainer.drop_last = true"
             )
         self.step = 0  # completed steps over the whole run
         self.epoch = 0  # current epoch
@@ -173,14 +188,14 @@ class Trainer:
         """
         cfg = self.config
         self._stop_signal = None
-        seed_everything(cfg.seed)
+        seed_everything(distributed.seed_for_rank(cfg.seed))
         if self.resume:
             self._load()
         total = self.batches_per_epoch * cfg.epochs
         total = min(total, cfg.max_steps) if cfg.max_steps else total
         self._session_start = time.perf_counter()
-        self._writer = SummaryWriter(str(self.run_dir / "tb"))
-        bar = tqdm(total=total, initial=min(self.step, total), disable=not cfg.progress, unit="step")
+        self._writer = SummaryWriter(str(self.run_dir / "tb")) if self.is_main else _NoWriter()
+        bar = tqdm(total=total, initial=min(self.step, total), disable=not (cfg.progress and self.is_main), unit="step")
         self._window: dict[str, list[float]] = defaultdict(list)  # scalars since the last log
         self._window_images, self._window_start = 0, time.perf_counter()
         epoch_means: dict[str, list[float]] = defaultdict(list)  # for the summary
@@ -189,13 +204,13 @@ class Trainer:
         try:
             with self._signals_to_flag():
                 while self.epoch < cfg.epochs and self.step < total:
-                    for batch in self._epoch_batches():
-                        scalars = self._train_one(batch)
+                    for batch, weight, size in self._epoch_batches():
+                        scalars = self._train_one(batch, weight)
                         for name, value in scalars.items():
                             epoch_means[name].append(value)
                         bar.update(1)
                         bar.set_postfix({k: f"{v:.4g}" for k, v in scalars.items()}, refresh=False)
-                        self._log(scalars, _batch_len(batch))
+                        self._log(scalars, size)
                         if cfg.sample_every and self.step % cfg.sample_every == 0:
                             self._sample()
                         if self.step % cfg.checkpoint_every == 0:
@@ -223,11 +238,13 @@ class Trainer:
         summary = {name: sum(values) / len(values) for name, values in epoch_means.items()}
         summary.update(test_metrics)
         summary.update(steps=float(self.step), epochs=float(self.epoch), wall_time_s=self._elapsed_now())
-        atomic_write_json(self.run_dir / "summary.json", summary)
+        if self.is_main:
+            atomic_write_json(self.run_dir / "summary.json", summary)
         return summary
 
-    def _epoch_batches(self) -> Iterator[Any]:
-        """The current epoch's remaining batches, in the order fixed by ``(seed, epoch)``."""
+    def _epoch_batches(self) -> Iterator[tuple[Any, float, int]]:
+        """The current epoch's remaining batches, in the order fixed by ``(seed, epoch)``: this
+        process's share of each, its weight in the averages and the whole batch's size."""
         state = np.random.SeedSequence([self.config.seed, self.epoch]).generate_state(2, dtype=np.uint32)
         generator = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
         bs = self.config.batch_size
@@ -235,21 +252,30 @@ class Trainer:
         if callable(set_epoch):  # datasets that resample per epoch (dynamic binarisation) stay resumable
             set_epoch(self.epoch)
         order = torch.randperm(len(self.train_data), generator=generator).tolist()
-        batches = [order[i : i + bs] for i in range(0, self.batches_per_epoch * bs, bs)]
+        batches = [order[i : i + bs] for i in range(0, self.batches_per_epoch * bs, bs)][self.batch_in_epoch :]
+        shares = [distributed.shard(b) for b in batches]
         # The loader draws worker seeds from `generator`, never from the global RNG.
         loader = DataLoader(
             self.train_data,
-            batch_sampler=batches[self.batch_in_epoch :],
+            batch_sampler=[part for part, _ in shares],
             num_workers=self.config.num_workers,
             generator=generator,
             pin_memory=self.device.type == "cuda",
         )
-        return iter(_DeviceBatches(loader, self.device))
+        return zip(_DeviceBatches(loader, self.device), (w for _, w in shares), (len(b) for b in batches))
 
-    def _train_one(self, batch: Any) -> dict[str, float]:
-        """One ``train_step``; the step only counts once every scalar is finite."""
+    def _train_one(self, batch: Any, weight: float = 1.0) -> dict[str, float]:
+        """One ``train_step``; the step only counts once every scalar is finite. Data-parallel, the
+        scalars are the weighted means over processes and a stop signal on any stops them all."""
+        self._averager.weight = weight
         raw = self.model.train_step(batch, self.optimizers, self.step)
         scalars = {name: float(value) for name, value in raw.items()}
+        if self.world_size > 1:
+            distributed.sync_buffers(self.model)
+            *values, stop = distributed.all_mean([*scalars.values(), float(self._stop_signal is not None)], weight)
+            scalars = dict(zip(scalars, values))
+            if stop > 0 and self._stop_signal is None:
+                self._stop_signal = signal.SIGTERM  # another process was told to stop
         for name, value in scalars.items():
             if not math.isfinite(value):
                 last = self.checkpoint_path if self.checkpoint_path.is_file() else "none written yet"
@@ -280,7 +306,7 @@ class Trainer:
 
     def _sample(self) -> None:
         sample = getattr(self.model, "sample", None)
-        if sample is None:
+        if sample is None or not self.is_main:
             return
         # The same seed every time: the grid follows fixed latents through training.
         with _aside(self.model, self.config.seed):
@@ -294,7 +320,7 @@ class Trainer:
 
     def _evaluate(self) -> dict[str, float]:
         evaluate = getattr(self.model, "evaluate", None)
-        if evaluate is None or self.test_data is None:
+        if evaluate is None or self.test_data is None or not self.is_main:
             return {}
         loader = DataLoader(self.test_data, batch_size=self.config.batch_size, num_workers=self.config.num_workers)
         with _aside(self.model, self.config.seed):
@@ -309,6 +335,10 @@ class Trainer:
     def _save(self) -> None:
         if self._saved_step == self.step:
             return
+        rng = distributed.gather_objects(_all_rng_state())  # collective: every process saves with rank 0
+        self._saved_step = self.step
+        if not self.is_main:
+            return
         state = {
             "model": self.model.state_dict(),
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
@@ -317,13 +347,14 @@ class Trainer:
             "batch_in_epoch": self.batch_in_epoch,
             "batch_size": self.config.batch_size,
             "num_examples": len(self.train_data),
-            "rng": _all_rng_state(),
+            "rng": rng[0],
+            "rng_ranks": rng,
+            "world_size": self.world_size,
             "elapsed_s": self._elapsed_now(),
             "model_config": self.model_config,
             "trainer_config": dataclasses.asdict(self.config),
         }
         save_checkpoint(self.checkpoint_path, kind=self.kind, state=state)
-        self._saved_step = self.step
 
     def _load(self) -> None:
         state = load_checkpoint(self.checkpoint_path, kind=self.kind)
@@ -334,6 +365,12 @@ class Trainer:
             raise CheckpointError(
                 f"checkpoint {self.checkpoint_path} was made with a different model config "
                 f"(keys differ: {', '.join(keys)}); use the original settings or a new run directory"
+            )
+        saved_world = state.get("world_size", 1)
+        if saved_world != self.world_size:
+            raise CheckpointError(
+                f"checkpoint {self.checkpoint_path} was made by {saved_world} process(es), now {self.world_size}; "
+                f"resume with the same number (torchrun --nproc-per-node {saved_world})"
             )
         for key, now in (("batch_size", self.config.batch_size), ("num_examples", len(self.train_data))):
             if state[key] != now:
@@ -348,7 +385,7 @@ class Trainer:
             opt.load_state_dict(state["optimizers"][name])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self._elapsed, self._saved_step = state["elapsed_s"], self.step
-        _set_all_rng_state(state["rng"])
+        _set_all_rng_state(state.get("rng_ranks", [state["rng"]])[self.rank])
 
     def _elapsed_now(self) -> float:
         return self._elapsed + time.perf_counter() - self._session_start
@@ -374,6 +411,18 @@ class Trainer:
 
 
 # -- helpers ----------------------------------------------------------------
+
+
+class _NoWriter:
+    """Stands in for the SummaryWriter on processes other than rank 0."""
+
+    def add_scalar(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    add_image = add_scalar
+
+    def close(self) -> None:
+        pass
 
 
 def _as_dataset(data: Dataset | Tensor | np.ndarray) -> Dataset:
@@ -405,12 +454,6 @@ def _to_device(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, dict):
         return {k: _to_device(v, device) for k, v in batch.items()}
     return batch
-
-
-def _batch_len(batch: Any) -> int:
-    while isinstance(batch, (list, tuple, dict)) and len(batch):
-        batch = next(iter(batch.values())) if isinstance(batch, dict) else batch[0]
-    return len(batch) if isinstance(batch, Tensor) and batch.dim() else 1
 
 
 def _all_rng_state() -> dict[str, Any]:

@@ -15,6 +15,8 @@ import torch
 
 from rlgen.checkpoint import load_checkpoint
 from rlgen.config import apply_overrides, load_recipe, to_dict
+from rlgen.core import distributed
+from rlgen.core.distributed import resolve_device
 from rlgen.core.images import save_grid
 from rlgen.core.trainer import Trainer
 from rlgen.errors import ConfigError, RlgenError
@@ -23,16 +25,6 @@ from rlgen.runs import new_run_dir, save_config
 
 #: Trained domain classifiers (for FID and classifier scores) are cached here, per dataset.
 CLASSIFIER_CACHE = "_classifiers"
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(device)
 
 
 def default_config(kind: str) -> GenConfig:
@@ -73,31 +65,41 @@ def _labelled(train: Any) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def train_gen(cfg: GenConfig, *, run_dir: Path | None = None, resume: bool = False) -> dict[str, Any]:
-    """Train an image model; return the summary (also in ``summary.json``)."""
+    """Train an image model; return the summary (also in ``summary.json``).
+
+    Started by ``torchrun --nproc-per-node N``, the N processes train one model data-parallel
+    (gloo on CPUs, NCCL with one GPU per process) and rank 0 writes the run directory.
+    """
     if cfg.model is None:
         raise ConfigError("the config has no model; pass a model kind such as dcgan")
     if cfg.torch_threads > 0:
         torch.set_num_threads(cfg.torch_threads)
-    device = resolve_device(cfg.device)
-    model, train, test = build(cfg)  # before the run directory: bad data leaves nothing behind
-    model = model.to(device)
-    if run_dir is None:
-        run_dir = new_run_dir(cfg.run_root, cfg.name or cfg.model.kind)
-    run_dir = Path(run_dir)
-    if not resume:
-        save_config(run_dir, cfg)
-    if hasattr(model, "set_labelled"):  # semi-supervised models draw labelled minibatches from these
-        x_lab, y_lab = _labelled(train)
-        model.set_labelled(x_lab.to(device), y_lab.to(device))
-    trainer = Trainer(model=model, train_data=train, test_data=test, config=cfg.trainer, run_dir=run_dir,
-                      model_config=to_dict(cfg.model), kind=cfg.model.kind, resume=resume)
-    summary = trainer.fit()
-    if hasattr(model, "sample"):
-        try:
-            model.eval()
-            save_grid(model.sample(64).cpu(), run_dir / "samples.png", nrow=8, scale=_scale(cfg))
-        except NotImplementedError:
-            pass
+    device = distributed.setup(resolve_device(cfg.device))
+    try:
+        model, train, test = build(cfg)  # before the run directory: bad data leaves nothing behind
+        model = model.to(device)
+        if distributed.is_main():
+            if run_dir is None:
+                run_dir = new_run_dir(cfg.run_root, cfg.name or cfg.model.kind)
+            if not resume:
+                save_config(Path(run_dir), cfg)
+        run_dir = Path(distributed.broadcast_object(None if run_dir is None else str(run_dir)))
+        if hasattr(model, "set_labelled"):  # semi-supervised models draw labelled minibatches from these
+            x_lab, y_lab = _labelled(train)
+            model.set_labelled(x_lab.to(device), y_lab.to(device))
+        trainer = Trainer(model=model, train_data=train, test_data=test, config=cfg.trainer, run_dir=run_dir,
+                          model_config=to_dict(cfg.model), kind=cfg.model.kind, resume=resume)
+        summary = trainer.fit()
+        model = trainer.model
+        if hasattr(model, "sample") and distributed.is_main():
+            try:
+                model.eval()
+                save_grid(model.sample(64).cpu(), run_dir / "samples.png", nrow=8, scale=_scale(cfg))
+            except NotImplementedError:
+                pass
+        distributed.barrier()
+    finally:
+        distributed.teardown()
     return {"run_dir": str(run_dir), "model": cfg.model.kind, **summary}
 
 

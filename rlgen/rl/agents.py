@@ -26,6 +26,7 @@ from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
 from sb3_contrib import TRPO
 
+from rlgen.core.distributed import resolve_device
 from rlgen.errors import ConfigError
 from rlgen.rl.config import TrainConfig
 from rlgen.rl.rewards import hooked_buffer_kwargs, reward_wrappers
@@ -50,16 +51,6 @@ def check_env_id(env_id: str) -> None:
     close = difflib.get_close_matches(env_id, list(gym.registry), n=4, cutoff=0.6)
     hint = f"did you mean {', '.join(close)}?" if close else "see gymnasium.pprint_registry() for the ids"
     raise ConfigError(f"unknown env id '{env_id}'; {hint}")
-
-
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return "mps"
-        return "cpu"
-    return device
 
 
 def make_env(cfg: TrainConfig, *, n_envs: int | None = None, seed: int | None = None, rewards: bool = True,
@@ -135,7 +126,7 @@ def algo_kwargs(cfg: TrainConfig, venv: VecEnv) -> dict[str, Any]:
 def build_agent(cfg: TrainConfig, venv: VecEnv, *, tensorboard_log: str | None = None) -> BaseAlgorithm:
     """A fresh agent of ``cfg.algo`` on ``venv``."""
     cls = ALGOS[cfg.algo]
-    return cls("MlpPolicy", venv, seed=cfg.seed, device=resolve_device(cfg.device), verbose=0,
+    return cls("MlpPolicy", venv, seed=cfg.seed, device=str(resolve_device(cfg.device)), verbose=0,
                tensorboard_log=tensorboard_log, **algo_kwargs(cfg, venv))
 
 
@@ -160,7 +151,7 @@ def load_agent(cfg: TrainConfig, path: Path, venv: VecEnv | None = None) -> Base
         # zip leaves the hooks out, so the rollout buffer would come back without them.
         hooks = hooked_buffer_kwargs(venv)
     try:
-        return ALGOS[cfg.algo].load(str(path), env=venv, device=resolve_device(cfg.device), **hooks)
+        return ALGOS[cfg.algo].load(str(path), env=venv, device=str(resolve_device(cfg.device)), **hooks)
     except Exception as e:
         raise CheckpointError(f"cannot load agent {path} ({type(e).__name__}: {e}); the file is damaged or from another algorithm") from None
 
