@@ -23,8 +23,16 @@ examples:
   rlgen demos record runs/hopper-trpo --episodes 25 --out demos/hopper.npz
   rlgen demos info demos/hopper.npz
   rlgen plot runs/pendulum-gail runs/pendulum-ppo --out curves.png
+  rlgen sweep agents/pendulum-ppo.toml --seeds 5 --grid ppo.learning_rate=1e-3,3e-4
 
 Every recipe key is an option: 'rlgen train --help' lists them.
+"""
+
+SWEEP_EXAMPLES = """\
+examples:
+  rlgen sweep agents/pendulum-ppo.toml --seeds 5                          five seeds, local Ray
+  rlgen sweep agents/hopper-trpo.toml --grid trpo.learning_rate=1e-3,3e-4 --grid trpo.gamma=0.99,0.995
+  rlgen sweep agents/ant-gail.toml --seeds 3 --address ray://head:10001   on a Ray cluster
 """
 
 
@@ -95,6 +103,22 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
         rows.append(("score (expert 1, random 0)", f"{summary['score']:.2f}"))
     print_table("training finished", rows)
     return 0
+
+
+def cmd_sweep(args: argparse.Namespace, extra: list[str]) -> int:
+    from rlgen.config import apply_overrides, load_recipe, overrides_from_namespace
+    from rlgen.rl.config import TrainConfig
+    from rlgen.sweep import format_table, parse_grid, sweep
+
+    grid = parse_grid(args.grid or [])
+    cfg = apply_overrides(load_recipe(TrainConfig, args.recipe), overrides_from_namespace(args, extra))
+    out = Path(args.out) if args.out else Path(cfg.run_root) / f"sweep-{Path(args.recipe).stem}"
+    results = sweep(cfg, grid, seeds=args.seeds, out=out, address=args.address,
+                    cpus_per_trial=args.cpus_per_trial, progress=not args.no_progress)
+    print()
+    print(format_table(results))
+    print(f"\nwrote {out / 'sweep.json'}, {out / 'sweep.csv'} and {out / 'sweep.png'}")
+    return 1 if any(r["error"] for r in results["trials"]) else 0
 
 
 def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
@@ -254,6 +278,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs and CI)")
     add_config_arguments(p, TrainConfig, title="recipe keys (each overrides the recipe)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sweep", help="seeds x a grid of recipe keys, run in parallel through Ray",
+                       epilog=SWEEP_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("recipe", help="recipe file (agents/*.toml)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per grid point: 0..N-1 (default 3)")
+    p.add_argument("--grid", action="append", metavar="KEY=V1,V2",
+                   help="a recipe key and its values; repeat for a product grid")
+    p.add_argument("--address", help="a running Ray cluster (auto, ray://HEAD:10001); default: a local Ray instance")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs Ray reserves per trial (default 1)")
+    p.add_argument("--out", help="directory of the trials and the table (default: <run_root>/sweep-<recipe>)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_arguments(p, TrainConfig, title="recipe keys (each overrides the recipe for every trial)")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("eval", help="evaluate a trained run on the environment's own reward")
     p.add_argument("run_dir", help="a run directory written by 'rlgen train'")
