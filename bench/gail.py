@@ -109,6 +109,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="seeds for the first trajectory count")
     parser.add_argument("--budget", type=int, default=None, help="env steps per GAIL run (default: the recipe's)")
     parser.add_argument("--throughput-steps", type=int, default=30_000, help="env steps per throughput measurement (0: skip)")
+    parser.add_argument("--throughput-only", action="store_true",
+                        help="measure the throughput alone; the JSON keeps its runs and their command")
     parser.add_argument("--imitation-python", default=str(ROOT.parent / "venv-imitation" / "bin" / "python"),
                         help="python of a venv with the imitation library ('' to run none; finished runs are still read)")
     parser.add_argument("--runs-dir", default=str(ROOT / "bench" / "runs"),
@@ -118,8 +120,9 @@ def main() -> None:
 
     out_path = Path(args.out)
     results = json.loads(out_path.read_text()) if out_path.is_file() else {"tasks": {}}
-    results.update(command="python bench/gail.py " + " ".join(sys.argv[1:]), machine=machine(),
-                   date=time.strftime("%Y-%m-%d"))
+    command = "python bench/gail.py " + " ".join(sys.argv[1:])
+    if not args.throughput_only:
+        results.update(command=command, machine=machine(), date=time.strftime("%Y-%m-%d"))
     for task in args.tasks:
         runs = Path(args.runs_dir) / task
         base = gail_config(task, trajectories=args.trajectories[0], seed=0, budget=args.budget)
@@ -130,6 +133,7 @@ def main() -> None:
                  expert_return_std=float(demos.episode_returns.std()), demos=str(demos_path.relative_to(ROOT)),
                  budget=base.total_timesteps)
         plan = [(args.trajectories[0], s) for s in range(args.seeds)] + [(n, 0) for n in args.trajectories[1:]]
+        plan = [] if args.throughput_only else plan
         for n, seed in plan:
             name = f"n{n}-s{seed}"
             cfg = gail_config(task, trajectories=n, seed=seed, budget=args.budget)
@@ -156,6 +160,7 @@ def main() -> None:
             plain = replace(base, bc_init=False)  # the rate of training itself, without the cloning before it
             r["throughput"] = throughput({"trpo": replace(plain, wrappers=[]), "trpo+gail": plain},
                                          args.throughput_steps, runs, baseline="trpo")
+            r["throughput"].update(command=command, machine=machine(), date=time.strftime("%Y-%m-%d"))
         out_path.write_text(json.dumps(results, indent=2) + "\n")
         plot(results, out_path.with_suffix(".png"))
     print(json.dumps({t: {k: v for k, v in r.items() if k not in ("gail", "imitation")} for t, r in results["tasks"].items()}, indent=2))

@@ -85,6 +85,8 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=None, help="env steps per run (default: the recipe's)")
     parser.add_argument("--throughput-steps", type=int, default=20_000,
                         help="env steps per throughput measurement on SparseHalfCheetah (0: skip)")
+    parser.add_argument("--throughput-only", action="store_true",
+                        help="measure the throughput alone; the JSON keeps its runs and their command")
     parser.add_argument("--runs-dir", default=str(ROOT / "bench" / "runs" / "vime"),
                         help="where the training runs live (keep it between sessions to resume)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "vime_sparse.json"))
@@ -92,10 +94,11 @@ def main() -> None:
 
     out_path = Path(args.out)
     results = json.loads(out_path.read_text()) if out_path.is_file() else {"tasks": {}}
-    results.update(command="python bench/vime_sparse.py " + " ".join(sys.argv[1:]), machine=machine(),
-                   date=time.strftime("%Y-%m-%d"))
+    command = "python bench/vime_sparse.py " + " ".join(sys.argv[1:])
+    if not args.throughput_only:
+        results.update(command=command, machine=machine(), date=time.strftime("%Y-%m-%d"))
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    for task in args.tasks:
+    for task in [] if args.throughput_only else args.tasks:
         entry = results["tasks"].setdefault(task, {"runs": {}})
         entry["command"] = results["command"]
         for seed in range(args.seeds):
@@ -126,7 +129,8 @@ def main() -> None:
         vime = config("halfcheetah", "vime", seed=0, budget=None)
         results["throughput"] = throughput({"trpo": base, "trpo+vime": vime}, args.throughput_steps,
                                            Path(args.runs_dir), baseline="trpo")
-        results["throughput"].update(env_id=base.env_id, command=results["command"])
+        results["throughput"].update(env_id=base.env_id, command=command, machine=machine(),
+                                     date=time.strftime("%Y-%m-%d"))
         out_path.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps({t: {k: v for k, v in e.items() if k != "runs"} for t, e in results["tasks"].items()}, indent=2))
     if "throughput" in results:
