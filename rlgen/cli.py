@@ -167,6 +167,7 @@ def cmd_plot(args: argparse.Namespace, extra: list[str]) -> int:
 
 def cmd_gen(args: argparse.Namespace, extra: list[str]) -> int:
     from rlgen.config import add_config_arguments, apply_overrides, overrides_from_namespace
+    from rlgen.core.distributed import launch_rank
     from rlgen.gen.base import GenConfig
     from rlgen.gen import run as gen
 
@@ -197,12 +198,14 @@ def cmd_gen(args: argparse.Namespace, extra: list[str]) -> int:
             return 0
         ns, rest = p.parse_known_args(extra)
         cfg = apply_overrides(cfg, overrides_from_namespace(ns, rest))
-        if run_dir is not None:
+        first = launch_rank() == 0  # under torchrun, rank 0 speaks for the run
+        if run_dir is not None and first:
             from rlgen.runs import save_config
 
             save_config(run_dir, cfg)
         summary = gen.train_gen(cfg, run_dir=run_dir, resume=bool(args.resume))
-        print_table("training finished", [(k, v) for k, v in summary.items() if isinstance(v, (int, float, str))])
+        if first:
+            print_table("training finished", [(k, v) for k, v in summary.items() if isinstance(v, (int, float, str))])
         return 0
     if extra:
         raise SystemExit(f"rlgen gen {args.gen_command}: unrecognised arguments {' '.join(extra)}")

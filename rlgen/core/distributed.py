@@ -53,6 +53,11 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def launch_rank() -> int:
+    """This process's rank as the launcher set it (0 without one), before or after the process group."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def setup(device: torch.device) -> torch.device:
     """Join the process group ``torchrun`` describes, once; return this process's device.
 
