@@ -40,9 +40,10 @@ def run(cfg: TrainConfig, run_dir: Path) -> dict:
     return train(cfg, run_dir=run_dir, resume=resume, progress=sys.stderr.isatty())
 
 
-def eval_curve(run_dir: Path) -> list[list[float]]:
-    """``[step, mean, std]`` of each evaluation of a run."""
-    return [[r["step"], r["mean_return"], r["std_return"]] for r in read_eval_log(run_dir / "eval.jsonl")]
+def eval_curve(run_dir: Path, evals: list[dict] | None = None) -> list[list[float]]:
+    """``[step, mean, std]`` of each evaluation of a run (``evals``: its ``eval.jsonl`` already read)."""
+    evals = read_eval_log(run_dir / "eval.jsonl") if evals is None else evals
+    return [[r["step"], r["mean_return"], r["std_return"]] for r in evals]
 
 
 def train_curve(run_dir: Path, tag: str = "rollout/ep_rew_mean") -> list[list[float]]:

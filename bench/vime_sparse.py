@@ -107,9 +107,9 @@ def main() -> None:
                 run_dir = Path(args.runs_dir) / task / f"{method}-s{seed}"
                 s = run(cfg, run_dir)
                 entry["env_id"] = cfg.env_id
-                curve = eval_curve(run_dir)
-                success = [[e["step"], float(np.mean(np.array(e["returns"]) > 0))]
-                           for e in read_eval_log(run_dir / "eval.jsonl")]
+                evals = read_eval_log(run_dir / "eval.jsonl")
+                curve = eval_curve(run_dir, evals)
+                success = [[e["step"], float(np.mean(np.array(e["returns"]) > 0))] for e in evals]
                 entry["runs"].setdefault(method, {})[str(seed)] = {
                     "final_return": s["eval"]["mean_return"], "final_std": s["eval"]["std_return"],
                     "solved": s["eval"]["mean_return"] > 0, "env_steps": s["steps"], "wall_time_s": s["wall_time_s"],

@@ -172,11 +172,12 @@ def init_policy_from(model: BaseAlgorithm, venv: VecEnv, source: str | Path) -> 
 
     path = Path(source)
     if path.is_dir():
-        from rlgen.rl.train import latest_checkpoint
+        from rlgen.rl.train import agent_files
 
-        # A finished run's model.zip, else (a run stopped before the end) its last checkpoint.
-        ckpt = None if (path / "model.zip").is_file() else latest_checkpoint(path)
-        path = ckpt / "agent.zip" if ckpt is not None else path / "model.zip"
+        try:  # a finished run's model.zip, else (a run stopped before the end) its last checkpoint
+            path, _ = agent_files(path)
+        except CheckpointError:
+            path = path / "model.zip"
     if not path.is_file():
         raise ConfigError(f"init_from: no agent at {path}; name a finished run directory or an agent .zip")
     try:

@@ -80,3 +80,25 @@ def test_shares_cover_a_batch_and_weigh_by_size(monkeypatch):
     assert distributed.seed_for_rank(7) != 7
     monkeypatch.setattr(distributed, "world", lambda: (0, 3))
     assert distributed.seed_for_rank(7) == 7
+
+
+def test_auto_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert distributed.resolve_device("auto") == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert distributed.resolve_device("auto") == torch.device("mps")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert distributed.resolve_device("auto") == torch.device("cpu")
+    assert distributed.resolve_device("cuda:1") == torch.device("cuda", 1)
+
+
+def test_rl_agents_get_the_resolved_device(monkeypatch):
+    from rlgen.rl import agents
+    from rlgen.rl.config import TrainConfig
+
+    asked = []
+    monkeypatch.setattr(agents, "resolve_device", lambda d: asked.append(d) or torch.device("cpu"))
+    cfg = TrainConfig(env_id="Pendulum-v1", algo="ppo", device="auto")
+    model = agents.build_agent(cfg, agents.make_env(cfg))
+    assert asked == ["auto"] and model.device == torch.device("cpu")
