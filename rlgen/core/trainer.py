@@ -55,7 +55,7 @@ class TrainerConfig:
     epochs: int = 10
     """Passes over the training set."""
     batch_size: int = 64
-    """Examples per training step."""
+    """Examples per training step (the whole batch, shared out when several processes train data-parallel)."""
     seed: int = 0
     """Seeds every RNG at the start and the data order of every epoch."""
     log_every: int = 50
