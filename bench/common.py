@@ -40,6 +40,27 @@ def run(cfg: TrainConfig, run_dir: Path) -> dict:
     return train(cfg, run_dir=run_dir, resume=resume, progress=sys.stderr.isatty())
 
 
+def add_ray_option(parser) -> None:
+    parser.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                        help="run the unfinished runs in parallel as Ray tasks, one core each: on a local Ray "
+                             "instance, or on the cluster at ADDRESS (auto, ray://head:10001)")
+
+
+def run_through_ray(jobs: list[tuple[TrainConfig, Path]], address: str) -> None:
+    """Train the unfinished ``(config, run directory)`` jobs in parallel through Ray; the benchmark's
+    own loop then reads them back as finished runs."""
+    from rlgen.sweep import run_all
+
+    todo = [(cfg, run_dir) for cfg, run_dir in jobs if not load_summary(run_dir)]
+    if not todo:
+        return
+    print(f"running {len(todo)} runs through Ray ({address})", flush=True)
+    results = run_all(todo, address=None if address == "local" else address, progress=sys.stderr.isatty())
+    failed = [f"{run_dir}: {r['error']}" for (_, run_dir), r in zip(todo, results) if "error" in r]
+    if failed:
+        raise SystemExit("runs failed:\n" + "\n".join(failed))
+
+
 def eval_curve(run_dir: Path, evals: list[dict] | None = None) -> list[list[float]]:
     """``[step, mean, std]`` of each evaluation of a run (``evals``: its ``eval.jsonl`` already read)."""
     evals = read_eval_log(run_dir / "eval.jsonl") if evals is None else evals

@@ -6,6 +6,7 @@ Usage (from the repository root)::
 
     python bench/gail.py                                   # everything the issue asks for
     python bench/gail.py --tasks hopper --seeds 1 --trajectories 25 --budget 1000000
+    python bench/gail.py --ray                             # rlgen's runs in parallel, one core each
 
 Every training run lives in ``bench/runs/<task>/<name>/`` and is resumable: run the same
 command again after an interruption and finished runs are skipped, unfinished ones continue
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import os
 import subprocess
 import sys
@@ -28,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, eval_curve, machine, run, task_axes, throughput
+from common import ROOT, add_ray_option, eval_curve, machine, run, run_through_ray, task_axes, throughput
 
 from rlgen.config import apply_overrides, load_recipe
 from rlgen.demos import Demonstrations
@@ -116,11 +118,12 @@ def main() -> None:
     parser.add_argument("--runs-dir", default=str(ROOT / "bench" / "runs"),
                         help="where the training runs live (keep it between sessions to resume)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "gail.json"))
+    add_ray_option(parser)
     args = parser.parse_args()
 
     out_path = Path(args.out)
     results = json.loads(out_path.read_text()) if out_path.is_file() else {"tasks": {}}
-    command = "python bench/gail.py " + " ".join(sys.argv[1:])
+    command = "python bench/gail.py " + shlex.join(sys.argv[1:])
     if not args.throughput_only:
         results.update(command=command, machine=machine(), date=time.strftime("%Y-%m-%d"))
     for task in args.tasks:
@@ -129,11 +132,18 @@ def main() -> None:
         demos_path = ROOT / base.wrappers[0].demos
         demos = Demonstrations.load(demos_path)
         r = results["tasks"].setdefault(task, {})
+        if not args.throughput_only:
+            r["command"] = command
         r.update(env_id=base.env_id, expert_return=float(demos.episode_returns.mean()),
                  expert_return_std=float(demos.episode_returns.std()), demos=str(demos_path.relative_to(ROOT)),
                  budget=base.total_timesteps)
         plan = [(args.trajectories[0], s) for s in range(args.seeds)] + [(n, 0) for n in args.trajectories[1:]]
         plan = [] if args.throughput_only else plan
+        os.chdir(ROOT)  # recipes name demonstrations relative to the repository
+        if args.ray and plan:
+            configs = [gail_config(task, trajectories=n, seed=seed, budget=args.budget) for n, seed in plan]
+            run_through_ray([(bc_config(c), runs / f"bc-n{n}-s{seed}") for c, (n, seed) in zip(configs, plan)]
+                            + [(c, runs / f"gail-n{n}-s{seed}") for c, (n, seed) in zip(configs, plan)], args.ray)
         for n, seed in plan:
             name = f"n{n}-s{seed}"
             cfg = gail_config(task, trajectories=n, seed=seed, budget=args.budget)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from dataclasses import replace
@@ -78,7 +79,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "scaling.json"))
     args = parser.parse_args()
 
-    results = {"command": "python bench/scaling.py " + " ".join(sys.argv[1:]), "machine": machine(),
+    results = {"command": "python bench/scaling.py " + shlex.join(sys.argv[1:]), "machine": machine(),
                "date": time.strftime("%Y-%m-%d"), "steps": args.steps, "envs": args.envs, "algos": {}}
     for name in args.algos:
         t = throughput(configs(name, args.envs), args.steps, Path(args.runs_dir) / name.replace("+", "-"),

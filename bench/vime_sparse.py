@@ -5,6 +5,7 @@ Usage (from the repository root)::
 
     python bench/vime_sparse.py                                  # all tasks, 3 seeds, recipe budgets
     python bench/vime_sparse.py --tasks mountaincar halfcheetah --seeds 3 --budget 300000
+    python bench/vime_sparse.py --ray                            # the runs in parallel, one core each
 
 A seed "solves" a task when its final deterministic evaluation has a positive mean return (the
 sparse reward was reached; on SwimmerGather, more apples than bombs). The JSON also gives, per
@@ -20,13 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, eval_curve, machine, run, task_axes, throughput, train_curve
+from common import ROOT, add_ray_option, eval_curve, machine, run, run_through_ray, task_axes, throughput, train_curve
 
 from rlgen.config import apply_overrides, load_recipe
 from rlgen.rl.callbacks import read_eval_log
@@ -90,14 +92,19 @@ def main() -> None:
     parser.add_argument("--runs-dir", default=str(ROOT / "bench" / "runs" / "vime"),
                         help="where the training runs live (keep it between sessions to resume)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "vime_sparse.json"))
+    add_ray_option(parser)
     args = parser.parse_args()
 
     out_path = Path(args.out)
     results = json.loads(out_path.read_text()) if out_path.is_file() else {"tasks": {}}
-    command = "python bench/vime_sparse.py " + " ".join(sys.argv[1:])
+    command = "python bench/vime_sparse.py " + shlex.join(sys.argv[1:])
     if not args.throughput_only:
         results.update(command=command, machine=machine(), date=time.strftime("%Y-%m-%d"))
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    if args.ray and not args.throughput_only:
+        jobs = [(config(task, method, seed=seed, budget=args.budget), Path(args.runs_dir) / task / f"{method}-s{seed}")
+                for task in args.tasks for seed in range(args.seeds) for method in METHODS]
+        run_through_ray(jobs, args.ray)
     for task in [] if args.throughput_only else args.tasks:
         entry = results["tasks"].setdefault(task, {"runs": {}})
         entry["command"] = results["command"]

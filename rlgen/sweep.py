@@ -113,7 +113,10 @@ def sweep(cfg: TrainConfig, grid: dict[str, list[Any]], *, seeds: int, out: Path
             todo.append(t)
     print(f"sweep: {len(trials)} trials ({len(trials) - len(todo)} finished before), results in {out}", flush=True)
     if todo:
-        _dispatch(todo, address=address, cpus_per_trial=cpus_per_trial, progress=progress)
+        results = run_all([(t.cfg, t.run_dir) for t in todo], address=address, cpus_per_trial=cpus_per_trial,
+                          progress=progress)
+        for t, result in zip(todo, results):
+            t.result = result
     results = table(trials, grid=grid, seeds=seeds, address=address)
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -122,11 +125,15 @@ def sweep(cfg: TrainConfig, grid: dict[str, list[Any]], *, seeds: int, out: Path
     return results
 
 
-def _dispatch(todo: list[Trial], *, address: str | None, cpus_per_trial: float, progress: bool) -> None:
+def run_all(jobs: list[tuple[TrainConfig, Path]], *, address: str | None = None, cpus_per_trial: float = 1.0,
+            progress: bool = True) -> list[dict[str, Any]]:
+    """Train every ``(config, run directory)`` as a Ray task (see :func:`run_trial`); each result is
+    ``{"summary", "curve"}`` or, for a run that failed, ``{"error": one line}``, in the jobs' order.
+    Benchmarks use it to spread their seeds over cores or a cluster."""
     try:
         import ray
     except ImportError:
-        raise RlgenError("rlgen sweep needs Ray; install it with: pip install 'rlgen[scale]'") from None
+        raise RlgenError("running through Ray needs Ray; install it with: pip install 'rlgen[scale]'") from None
     from tqdm.auto import tqdm
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -134,24 +141,26 @@ def _dispatch(todo: list[Trial], *, address: str | None, cpus_per_trial: float, 
     if started_here:
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
         ray.init(address=address, **({} if address else {"num_cpus": os.cpu_count()}), **kwargs)
+    results: list[dict[str, Any]] = [{} for _ in jobs]
     try:
         task = ray.remote(num_cpus=cpus_per_trial, max_retries=0)(run_trial)
-        pending = {task.remote(t.cfg, str(t.run_dir), os.getcwd()): t for t in todo}
-        bar = tqdm(total=len(todo), disable=not progress, unit="trial", file=sys.stderr)
+        pending = {task.remote(cfg, str(run_dir), os.getcwd()): i for i, (cfg, run_dir) in enumerate(jobs)}
+        bar = tqdm(total=len(jobs), disable=not progress, unit="run", file=sys.stderr)
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
-            trial = pending.pop(done[0])
+            i = pending.pop(done[0])
             try:
-                trial.result = ray.get(done[0])
-            except Exception as e:  # a failed trial is reported in the table; the others go on
+                results[i] = ray.get(done[0])
+            except Exception as e:  # a failed run is reported; the others go on
                 cause = getattr(e, "cause", None) or e
-                trial.result = {"error": f"{type(cause).__name__}: {cause}".splitlines()[0]}
+                results[i] = {"error": f"{type(cause).__name__}: {cause}".splitlines()[0]}
             bar.update(1)
-            bar.set_postfix_str(f"{trial.run_dir.name}: {_metric_text(trial.result)}")
+            bar.set_postfix_str(f"{Path(jobs[i][1]).name}: {_metric_text(results[i])}")
         bar.close()
     finally:
         if started_here:
             ray.shutdown()
+    return results
 
 
 def table(trials: list[Trial], *, grid: dict[str, list[Any]], seeds: int, address: str | None) -> dict[str, Any]:
