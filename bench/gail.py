@@ -147,7 +147,6 @@ def main() -> None:
         for n, seed in plan:
             name = f"n{n}-s{seed}"
             cfg = gail_config(task, trajectories=n, seed=seed, budget=args.budget)
-            os.chdir(ROOT)  # recipes name demonstrations relative to the repository
             bc = run(bc_config(cfg), runs / f"bc-{name}")
             r.setdefault("bc", {})[name] = {"return": bc["eval"]["mean_return"], "std": bc["eval"]["std_return"],
                                             "score": bc.get("score")}

@@ -158,15 +158,6 @@ def all_mean(values: list[float], weight: float) -> list[float]:
     return t.tolist()
 
 
-def any_flag(flag: bool) -> bool:
-    """Whether any process raised ``flag``."""
-    if world()[1] == 1:
-        return flag
-    t = torch.tensor([float(flag)])
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
-
-
 class GradientAverager:
     """Averages gradients over processes before every step of the given optimisers.
 
