@@ -23,16 +23,18 @@ class SparseHalfCheetahEnv(HalfCheetahEnv):
     VIME's version (openai/vime ``envs/half_cheetah_env_x.py``) rewards x > 5 and never ends the
     episode early. It thresholded the torso subtree's centre of mass; this uses the torso's root
     x position (gymnasium's ``x_position``), which differs from it by centimetres.
-    Everything else (model, observation, reset noise, frame skip) is HalfCheetah-v5's, and any
-    further keyword argument is passed to it.
+    Everything else (model, observation, reset noise) is HalfCheetah-v5's, and any further keyword
+    argument is passed to it.
 
     :param x_threshold: reward 1 while ``x_position > x_threshold``.
+    :param frame_skip: physics steps of 0.01 s per action: 1 as in rllab's model, which VIME used
+        (HalfCheetah-v5's own is 5; ``envs/sparse_half_cheetah.toml`` says why that is too easy).
     """
 
-    def __init__(self, x_threshold: float = 5.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, x_threshold: float = 5.0, frame_skip: int = 1, **kwargs: Any) -> None:
+        super().__init__(frame_skip=frame_skip, **kwargs)
         # EzPickle must rebuild with the threshold too, not only the parent's arguments.
-        utils.EzPickle.__init__(self, x_threshold, **kwargs)
+        utils.EzPickle.__init__(self, x_threshold, frame_skip, **kwargs)
         self.x_threshold = float(x_threshold)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:

@@ -172,6 +172,25 @@ def test_half_cheetah_pays_past_x_5_and_keeps_the_dense_reward() -> None:
     assert info["dense_reward"] == pytest.approx(info["reward_forward"] + info["reward_ctrl"])
 
 
+def test_half_cheetah_reward_is_out_of_a_random_policys_reach() -> None:
+    # The sparse task of the VIME paper: 500 steps of 0.01 s, too short for a random (initial
+    # Gaussian) policy to drift past x = 5, so any reward must come from learning or exploring.
+    env = gym.make("rlgen/SparseHalfCheetah-v0")
+    assert env.unwrapped.dt == pytest.approx(0.01) and env.spec.max_episode_steps == 500
+    rng = np.random.default_rng(0)
+    farthest = []
+    for episode in range(10):
+        env.reset(seed=episode)
+        xs = []
+        for _ in range(500):
+            _, reward, _, truncated, info = env.step(np.clip(rng.normal(size=6), -1, 1))
+            assert reward == 0.0
+            xs.append(info["x_position"])
+        assert truncated
+        farthest.append(max(xs))
+    assert max(farthest) < 2.0
+
+
 def test_double_pendulum_pays_with_the_tip_at_the_target() -> None:
     env = gym.make("rlgen/SparseDoublePendulum-v0")
     _, info = env.reset(seed=0)
