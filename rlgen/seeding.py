@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
@@ -30,3 +31,13 @@ def set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
+
+
+def deterministic_kernels() -> None:
+    """Use only kernels that repeat bitwise on GPUs: cuDNN's deterministic algorithms and cuBLAS's
+    fixed workspace (set before its first use), with a warning for any op that has no
+    deterministic implementation. CPU kernels repeat already."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)

@@ -74,6 +74,9 @@ class TrainerConfig:
     """Stop after this many steps in total; 0 means no cap."""
     drop_last: bool = False
     """Drop each epoch's last, smaller batch (e.g. for batch norm with tiny remainders)."""
+    deterministic: bool = False
+    """Only deterministic GPU kernels, so a GPU run repeats bitwise and a resumed one goes on exactly
+    as the uninterrupted one would (slower; CPU runs repeat either way)."""
 
 
 @runtime_checkable
@@ -237,7 +240,8 @@ class Trainer:
             self._writer.close()
         summary = {name: sum(values) / len(values) for name, values in epoch_means.items()}
         summary.update(test_metrics)
-        summary.update(steps=float(self.step), epochs=float(self.epoch), wall_time_s=self._elapsed_now())
+        summary.update(steps=float(self.step), epochs=float(self.epoch), wall_time_s=self._elapsed_now(),
+                       device=str(self.device), processes=self.world_size)
         if self.is_main:
             atomic_write_json(self.run_dir / "summary.json", summary)
         return summary

@@ -22,6 +22,7 @@ from rlgen.core.trainer import Trainer
 from rlgen.errors import ConfigError, RlgenError
 from rlgen.gen.base import GenConfig, GenerativeModel, model_kinds
 from rlgen.runs import new_run_dir, save_config
+from rlgen.seeding import deterministic_kernels
 
 #: Trained domain classifiers (for FID and classifier scores) are cached here, per dataset.
 CLASSIFIER_CACHE = "_classifiers"
@@ -74,6 +75,8 @@ def train_gen(cfg: GenConfig, *, run_dir: Path | None = None, resume: bool = Fal
         raise ConfigError("the config has no model; pass a model kind such as dcgan")
     if cfg.torch_threads > 0:
         torch.set_num_threads(cfg.torch_threads)
+    if cfg.trainer.deterministic:
+        deterministic_kernels()
     device = distributed.setup(resolve_device(cfg.device))
     try:
         model, train, test = build(cfg)  # before the run directory: bad data leaves nothing behind

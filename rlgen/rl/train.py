@@ -256,6 +256,7 @@ def train(
         "steps_per_s": round(model.num_timesteps / max(wall, 1e-9), 1),
         "seed": cfg.seed,
         "torch_threads": torch.get_num_threads(),
+        "device": str(next(model.policy.parameters()).device),
     }
     for wrapper in reward_wrappers(venv):
         summary.update(wrapper.describe())

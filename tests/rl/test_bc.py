@@ -69,7 +69,7 @@ def test_init_from_starts_from_a_saved_policy(bc_run, expert, tmp_path):
     train(base(init_from=str(bc_run)), run_dir=tmp_path / "tuned", progress=False)
     ours, theirs = PPO.load(str(tmp_path / "tuned" / "model.zip")), PPO.load(str(bc_run / "model.zip"))
     for (k, a), b in zip(ours.policy.state_dict().items(), theirs.policy.state_dict().values()):
-        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=k)
+        np.testing.assert_array_equal(a.cpu().numpy(), b.cpu().numpy(), err_msg=k)
     assert agreement(tmp_path / "tuned", expert) > 0.9
 
 
