@@ -172,7 +172,8 @@ class TrainConfig:
     checkpoint_every: int = 50_000
     """Save a resumable checkpoint every this many environment steps."""
     device: str = "cpu"
-    """Torch device for the networks: cpu, cuda, mps or auto."""
+    """Torch device of the policy and value networks: cpu, cuda, mps or auto. Reward models (the
+    discriminator, the dynamics model) stay on the CPU beside the envs that feed them."""
     torch_threads: int = 1
     """CPU threads for the networks; small policy networks run fastest on one, leaving cores to the envs (0: torch's default)."""
     run_root: str = "runs"
