@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
-os.environ.setdefault("MUJOCO_GL", "egl")
+from rlgen.rl.render import offscreen_gl
+
+offscreen_gl()  # before anything imports MuJoCo
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,11 +1,12 @@
 """Pictures of an agent: a strip of frames (PNG) and an animation (GIF) of one episode.
 
-MuJoCo tasks render offscreen; on a machine without a display rlgen asks MuJoCo for EGL
-(``MUJOCO_GL=egl``) unless the variable is already set.
+MuJoCo tasks render offscreen: unless ``MUJOCO_GL`` is set, rlgen asks MuJoCo for EGL where the
+EGL library is installed, else OSMesa where that is (:func:`offscreen_gl`).
 """
 
 from __future__ import annotations
 
+import ctypes.util
 import os
 from pathlib import Path
 from typing import Callable
@@ -18,7 +19,7 @@ from rlgen.errors import RlgenError
 def episode_frames(policy: Callable[[np.ndarray], np.ndarray], env_id: str, *, env_kwargs: dict | None = None,
                    seed: int = 0, max_steps: int = 1000, size: int = 240) -> tuple[list[np.ndarray], float]:
     """Run one episode of ``policy`` and return its rendered frames ``(H, W, 3)`` and its return."""
-    os.environ.setdefault("MUJOCO_GL", "egl")
+    offscreen_gl()
     import gymnasium as gym
 
     kwargs = dict(env_kwargs or {})
@@ -47,6 +48,18 @@ def episode_frames(policy: Callable[[np.ndarray], np.ndarray], env_id: str, *, e
     finally:
         env.close()
     return frames, total
+
+
+def offscreen_gl() -> str | None:
+    """Choose MuJoCo's offscreen OpenGL backend unless ``MUJOCO_GL`` is set: ``egl`` where libEGL is
+    installed, else ``osmesa`` where libOSMesa is, else MuJoCo's default. Takes effect only before
+    MuJoCo is first imported. (Asking for EGL where libEGL is missing breaks ``import mujoco``.)"""
+    if "MUJOCO_GL" not in os.environ:
+        for backend, library in (("egl", "EGL"), ("osmesa", "OSMesa")):
+            if ctypes.util.find_library(library):
+                os.environ["MUJOCO_GL"] = backend
+                break
+    return os.environ.get("MUJOCO_GL")
 
 
 def _camera_names(env) -> list[str]:
