@@ -161,7 +161,7 @@ def cmd_plot(args: argparse.Namespace, extra: list[str]) -> int:
     if extra:
         raise SystemExit(f"rlgen plot: unrecognised arguments {' '.join(extra)}")
     out = Path(args.out) if args.out else Path(args.run_dirs[0]) / "curves.png"
-    print(f"wrote {plot_runs([Path(d) for d in args.run_dirs], out, title=args.title)}")
+    print(f"wrote {plot_runs([Path(d) for d in args.run_dirs], out, title=args.title, tags=args.tags)}")
     return 0
 
 
@@ -309,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories written by 'rlgen train'")
     p.add_argument("--out", default=None, help="PNG to write (default: RUN_DIR/curves.png of the first run)")
     p.add_argument("--title", default=None, help="figure title")
+    p.add_argument("--tags", nargs="+", default=[], metavar="TAG",
+                   help="more TensorBoard scalars to draw, shell patterns allowed (e.g. 'episode/x_position_max')")
     p.set_defaults(func=cmd_plot)
 
     gen = sub.add_parser("gen", help="generative image models: train, sample, eval, complete",

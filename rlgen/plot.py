@@ -1,12 +1,15 @@
 """Learning curves of one or more runs on one PNG: ``rlgen plot RUN_DIR [RUN_DIR ...]``.
 
 Panels: evaluation return (``eval.jsonl``, mean ± std), training episode return
-(``rollout/ep_rew_mean``, the environment's own reward), and every learned-reward term
-(``reward/<name>``) and imitation figure (``gail/...``) found in the TensorBoard logs.
+(``rollout/ep_rew_mean``, the environment's own reward), every learned-reward term
+(``reward/<name>``) and imitation figure (``gail/...``) found in the TensorBoard logs, and any
+other scalars asked for by name or pattern (``episode/x_position_max``: a sparse task's progress).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +35,12 @@ def read_scalars(run_dir: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def plot_runs(run_dirs: list[Path], out: Path, *, title: str | None = None) -> Path:
-    """Draw the runs' curves side by side and write ``out`` (PNG)."""
+def plot_runs(run_dirs: list[Path], out: Path, *, title: str | None = None, tags: Sequence[str] = ()) -> Path:
+    """Draw the runs' curves side by side and write ``out`` (PNG).
+
+    :param tags: further TensorBoard scalar tags (or shell patterns) to draw, one panel each.
+    :raises RlgenError: if a tag matches no scalar of any run.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -48,7 +55,13 @@ def plot_runs(run_dirs: list[Path], out: Path, *, title: str | None = None) -> P
         if not (run_dir / "config.toml").is_file():
             raise RlgenError(f"{run_dir} is not a run directory (no config.toml); pass directories made by 'rlgen train'")
         runs.append((run_dir, read_eval_log(run_dir / "eval.jsonl"), read_scalars(run_dir)))
-    extra = sorted({t for _, _, s in runs for t in s if t.startswith(("reward/", "gail/acc", "vime/"))})
+    logged = {t for _, _, s in runs for t in s}
+    extra = sorted(t for t in logged if t.startswith(("reward/", "gail/acc", "vime/")))
+    for pattern in tags:
+        matched = sorted(t for t in logged if fnmatchcase(t, pattern))
+        if not matched:
+            raise RlgenError(f"no run logged a scalar matching {pattern!r}; the runs log e.g. {', '.join(sorted(logged)[:5])}")
+        extra += [t for t in matched if t not in extra]
     panels = ["eval return", "training episode return (env reward)"] + extra
     cols = min(3, len(panels))
     rows = -(-len(panels) // cols)

@@ -148,6 +148,8 @@ def test_demos_record_info_and_gail_and_bc_from_them(tmp_path, capsys):
 
     assert Image.open(png).size[0] > 800
     assert main(["plot", str(tmp_path)]) == 2  # not a run directory: one-line error
+    assert main(["plot", str(tmp_path / "gail"), "--tags", "episode/*"]) == 2  # Pendulum reports no info figures
+    assert "no run logged a scalar matching 'episode/*'" in capsys.readouterr().err
 
     bc = ROOT / "agents" / "pendulum-bc.toml"
     assert main(["train", str(bc), "--run_root", str(tmp_path), "--name", "bc", "--bc.demos", str(demos),
@@ -184,3 +186,19 @@ def test_eval_writes_frames_and_video(tmp_path, capsys):
 
     assert Image.open(strip).size[0] > Image.open(strip).size[1] * 4  # 8 frames side by side
     assert Image.open(gif).n_frames > 10
+
+
+def test_sparse_task_progress_is_logged_and_plotted(tmp_path):
+    # SparseMountainCar pays nothing to a fresh policy, but how far up the hill it got is logged.
+    recipe = ROOT / "agents" / "sparse-mountaincar-trpo.toml"
+    assert main(["train", str(recipe), "--run_root", str(tmp_path), "--name", "mc", "--total_timesteps", "1000",
+                 "--trpo.n_steps", "500", "--trpo.batch_size", "250", "--eval_every", "0", "--eval_episodes", "1",
+                 "--no-progress"]) == 0
+    from rlgen.plot import read_scalars
+
+    scalars = read_scalars(tmp_path / "mc")
+    assert {"episode/x_position_max", "episode/distance_to_goal_min", "episode/success_max"} <= set(scalars)
+    assert (scalars["episode/x_position_max"][:, 1] > -1.2).all()
+    png = tmp_path / "progress.png"
+    assert main(["plot", str(tmp_path / "mc"), "--tags", "episode/x_position_max", "--out", str(png)]) == 0
+    assert png.stat().st_size > 0

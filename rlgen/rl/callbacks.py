@@ -8,9 +8,11 @@ agent and nothing trained on is lost by resuming from it.
 from __future__ import annotations
 
 import json
+import numbers
 import signal
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -83,6 +85,45 @@ class RewardHooks(BaseCallback):
         for wrapper in reward_wrappers(self.model.get_env()):
             for key, value in {**wrapper.rollout_stats(), **wrapper.reward_stats()}.items():
                 self.logger.record(key, value)
+
+
+class EpisodeInfo(BaseCallback):
+    """Logs what the envs report in ``info`` beside the reward. For every number there, the mean over
+    the episodes that ended in a rollout of its largest and smallest value in the episode goes to
+    ``episode/<key>_max`` and ``episode/<key>_min``: a sparse task's progress (``x_position``,
+    ``distance_to_goal``, ``success``) shows there long before its reward does."""
+
+    SKIP = frozenset({"episode", "terminal_observation", "TimeLimit.truncated"})
+
+    def _on_training_start(self) -> None:
+        n = self.training_env.num_envs
+        self._low: list[dict[str, float]] = [{} for _ in range(n)]
+        self._high: list[dict[str, float]] = [{} for _ in range(n)]
+        self._ended: dict[str, list[float]] = defaultdict(list)
+
+    def _on_step(self) -> bool:
+        for info, done, low, high in zip(self.locals["infos"], self.locals["dones"], self._low, self._high):
+            for key, value in info.items():
+                if key in self.SKIP or not isinstance(value, (numbers.Real, np.bool_)):
+                    continue
+                value = float(value)
+                if key in high:
+                    high[key] = max(high[key], value)
+                    low[key] = min(low[key], value)
+                else:
+                    high[key] = low[key] = value
+            if done:
+                for key in high:
+                    self._ended[f"{key}_max"].append(high[key])
+                    self._ended[f"{key}_min"].append(low[key])
+                high.clear()
+                low.clear()
+        return True
+
+    def _on_rollout_end(self) -> None:
+        for key, values in self._ended.items():
+            self.logger.record(f"episode/{key}", float(np.mean(values)))
+        self._ended.clear()
 
 
 class Periodic(BaseCallback):

@@ -36,7 +36,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from rlgen.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from rlgen.errors import CheckpointError, ConfigError, NonFiniteError, RlgenError
 from rlgen.rl.agents import build_agent, init_policy_from, load_agent, make_env, normalize, save_agent
-from rlgen.rl.callbacks import EvalLog, Periodic, ProgressBar, RewardHooks, StopOnSignal
+from rlgen.rl.callbacks import EpisodeInfo, EvalLog, Periodic, ProgressBar, RewardHooks, StopOnSignal
 from rlgen.rl.config import TrainConfig
 from rlgen.rl.evaluate import evaluate, find_vecnormalize, imitation_score, make_eval_env
 from rlgen.rl.rewards import reward_wrappers
@@ -224,7 +224,7 @@ def train(
         save_rl_checkpoint(run_dir, m, elapsed=elapsed_before + time.time() - start)
 
     stop = StopOnSignal()
-    callbacks = [stop, RewardHooks(), ProgressBar(cfg.total_timesteps, enabled=progress),
+    callbacks = [stop, RewardHooks(), EpisodeInfo(), ProgressBar(cfg.total_timesteps, enabled=progress),
                  Periodic(cfg.checkpoint_every, checkpoint, start=model.num_timesteps)]
     if eval_env is not None and cfg.eval_every:
         callbacks.append(Periodic(cfg.eval_every, EvalLog(run_dir / "eval.jsonl", run_eval), start=model.num_timesteps))
