@@ -11,7 +11,7 @@ from rlgen.rl.callbacks import EpisodeInfo
 
 
 def test_episode_info_logs_each_numbers_extremes_per_finished_episode():
-    model = PPO("MlpPolicy", make_vec_env("Pendulum-v1", n_envs=2), n_steps=8, device="cpu")
+    model = PPO("MlpPolicy", make_vec_env("Pendulum-v1", n_envs=2), n_steps=8, batch_size=16, device="cpu")
     model.set_logger(configure(None, []))
     cb = EpisodeInfo()
     cb.init_callback(model)
