@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -140,13 +140,11 @@ def main() -> None:
         plan = [(args.trajectories[0], s) for s in range(args.seeds)] + [(n, 0) for n in args.trajectories[1:]]
         plan = [] if args.throughput_only else plan
         os.chdir(ROOT)  # recipes name demonstrations relative to the repository
-        if args.ray and plan:
-            configs = [gail_config(task, trajectories=n, seed=seed, budget=args.budget) for n, seed in plan]
-            run_through_ray([(bc_config(c), runs / f"bc-n{n}-s{seed}") for c, (n, seed) in zip(configs, plan)]
-                            + [(c, runs / f"gail-n{n}-s{seed}") for c, (n, seed) in zip(configs, plan)], args.ray)
-        for n, seed in plan:
-            name = f"n{n}-s{seed}"
-            cfg = gail_config(task, trajectories=n, seed=seed, budget=args.budget)
+        configs = {f"n{n}-s{seed}": gail_config(task, trajectories=n, seed=seed, budget=args.budget) for n, seed in plan}
+        if args.ray and configs:
+            run_through_ray([(bc_config(c), runs / f"bc-{name}") for name, c in configs.items()]
+                            + [(c, runs / f"gail-{name}") for name, c in configs.items()], args.ray)
+        for (n, seed), (name, cfg) in zip(plan, configs.items()):
             bc = run(bc_config(cfg), runs / f"bc-{name}")
             r.setdefault("bc", {})[name] = {"return": bc["eval"]["mean_return"], "std": bc["eval"]["std_return"],
                                             "score": bc.get("score")}

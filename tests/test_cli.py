@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from rlgen.cli import main
+from rlgen.plot import read_scalars
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -194,8 +195,6 @@ def test_sparse_task_progress_is_logged_and_plotted(tmp_path):
     assert main(["train", str(recipe), "--run_root", str(tmp_path), "--name", "mc", "--total_timesteps", "1000",
                  "--trpo.n_steps", "500", "--trpo.batch_size", "250", "--eval_every", "0", "--eval_episodes", "1",
                  "--no-progress"]) == 0
-    from rlgen.plot import read_scalars
-
     scalars = read_scalars(tmp_path / "mc")
     assert {"episode/x_position_max", "episode/distance_to_goal_min", "episode/success_max"} <= set(scalars)
     assert (scalars["episode/x_position_max"][:, 1] > -1.2).all()
