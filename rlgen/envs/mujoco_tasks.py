@@ -23,19 +23,36 @@ class SparseHalfCheetahEnv(HalfCheetahEnv):
     VIME's version (openai/vime ``envs/half_cheetah_env_x.py``) rewards x > 5 and never ends the
     episode early. It thresholded the torso subtree's centre of mass; this uses the torso's root
     x position (gymnasium's ``x_position``), which differs from it by centimetres.
-    Everything else (model, observation, reset noise) is HalfCheetah-v5's, and any further keyword
-    argument is passed to it.
+    VIME's observation is HalfCheetah-v5's 17 numbers followed by that centre of mass (x, y, z),
+    so the policy and the dynamics model see how far the cheetah has gone: a state past any seen
+    before is novel to the model, which is what its information gain rewards. The model and reset
+    noise are HalfCheetah-v5's, and any further keyword argument is passed to it.
 
     :param x_threshold: reward 1 while ``x_position > x_threshold``.
     :param frame_skip: physics steps of 0.01 s per action: 1 as in rllab's model, which VIME used
         (HalfCheetah-v5's own is 5; ``envs/sparse_half_cheetah.toml`` says why that is too easy).
+    :param com_observation: append the torso subtree's centre of mass to the observation (20
+        numbers, VIME's); ``False`` keeps HalfCheetah-v5's 17.
     """
 
-    def __init__(self, x_threshold: float = 5.0, frame_skip: int = 1, **kwargs: Any) -> None:
+    def __init__(
+        self, x_threshold: float = 5.0, frame_skip: int = 1, com_observation: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(frame_skip=frame_skip, **kwargs)
-        # EzPickle must rebuild with the threshold too, not only the parent's arguments.
-        utils.EzPickle.__init__(self, x_threshold, frame_skip, **kwargs)
+        # EzPickle must rebuild with this class's arguments too, not only the parent's.
+        utils.EzPickle.__init__(self, x_threshold, frame_skip, com_observation, **kwargs)
         self.x_threshold = float(x_threshold)
+        self.com_observation = bool(com_observation)
+        if self.com_observation:
+            self._torso = self.model.body("torso").id
+            size = self.observation_space.shape[0] + 3
+            self.observation_space = spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float64)
+
+    def _get_obs(self) -> np.ndarray:
+        obs = super()._get_obs()
+        if not self.com_observation:
+            return obs
+        return np.concatenate([obs, self.data.subtree_com[self._torso]])
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """HalfCheetah-v5's step with the sparse reward; its own reward is ``info["dense_reward"]``."""

@@ -21,7 +21,7 @@ from rlgen.envs.gather import APPLE, BOMB
 SHAPES = {
     "rlgen/SparseMountainCar-v0": ((2,), (1,)),
     "rlgen/SparseCartPoleSwingup-v0": ((4,), (1,)),
-    "rlgen/SparseHalfCheetah-v0": ((17,), (6,)),
+    "rlgen/SparseHalfCheetah-v0": ((20,), (6,)),
     "rlgen/SparseDoublePendulum-v0": ((6,), (1,)),
     "rlgen/SwimmerGather-v0": ((28,), (2,)),
 }
@@ -170,6 +170,24 @@ def test_half_cheetah_pays_past_x_5_and_keeps_the_dense_reward() -> None:
     assert (reward, terminated) == (1.0, False)
     assert info["x_position"] > 5.0 and info["success"] and info["distance_to_goal"] == 0.0
     assert info["dense_reward"] == pytest.approx(info["reward_forward"] + info["reward_ctrl"])
+
+
+def test_half_cheetah_observes_its_centre_of_mass_as_vime_did() -> None:
+    # VIME's observation: HalfCheetah-v5's 17 numbers, then the torso subtree's centre of mass,
+    # whose x follows the root's within a body length as the cheetah runs.
+    env = gym.make("rlgen/SparseHalfCheetah-v0")
+    plain = gym.make("rlgen/SparseHalfCheetah-v0", com_observation=False)
+    obs, _ = env.reset(seed=3)
+    plain_obs, _ = plain.reset(seed=3)
+    assert plain_obs.shape == (17,) and plain.observation_space.shape == (17,)
+    np.testing.assert_array_equal(obs[:17], plain_obs)
+    sim = env.unwrapped
+    qpos, qvel = sim.data.qpos.copy(), sim.data.qvel.copy()
+    qpos[0] = 4.0
+    sim.set_state(qpos, qvel)
+    obs, *_, info = env.step(np.zeros(6, dtype=np.float32))
+    np.testing.assert_allclose(obs[17:], sim.data.subtree_com[sim.model.body("torso").id])
+    assert obs[18] == 0.0 and abs(obs[17] - info["x_position"]) < 0.5 and env.observation_space.contains(obs)
 
 
 def test_half_cheetah_reward_is_out_of_a_random_policys_reach() -> None:
