@@ -91,12 +91,16 @@ def throughput(configs: dict[str, TrainConfig], steps: int, out: Path, *, baseli
     return result
 
 
-def task_axes(n: int, *, width: float, height: float):
-    """A row of ``n`` matplotlib axes (one per task), drawn without a display."""
+def task_axes(n: int, *, width: float, height: float, per_row: int = 3):
+    """``n`` matplotlib axes (one per task) in rows of at most ``per_row``, drawn without a display;
+    the unused cells of the last row are hidden."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False)
-    return fig, axes[0]
+    rows, cols = -(-n // per_row), min(n, per_row)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes.flat[:n]

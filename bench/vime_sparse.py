@@ -60,7 +60,9 @@ def solved_by_step(runs: dict, every: int) -> dict[str, dict[str, int]]:
 
 
 def plot(results: dict, path: Path) -> None:
-    tasks = [t for t in results["tasks"] if results["tasks"][t].get("runs")]
+    # Current tasks first, then the runs of superseded task definitions (those with a note).
+    tasks = sorted((t for t in results["tasks"] if results["tasks"][t].get("runs")),
+                   key=lambda t: "note" in results["tasks"][t])
     if not tasks:
         return
     fig, axes = task_axes(len(tasks), width=4.6, height=3.8)
