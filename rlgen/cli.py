@@ -122,22 +122,13 @@ def cmd_sweep(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
-    from rlgen.rl.agents import load_agent
-    from rlgen.rl.config import TrainConfig
-    from rlgen.rl.evaluate import evaluate, make_eval_env
-    from rlgen.rl.train import agent_files
-    from rlgen.runs import load_run_config
+    from rlgen.rl.train import evaluate_run
 
     if extra:
         raise SystemExit(f"rlgen eval: unrecognised arguments {' '.join(extra)}")
     run_dir = Path(args.run_dir)
-    cfg = load_run_config(run_dir, TrainConfig)
-    model_path, stats = agent_files(run_dir, best=args.best)
-    if args.seed is not None:
-        cfg.seed = args.seed
-    eval_env = make_eval_env(cfg, obs_stats_from=stats if stats.is_file() else None)
-    model = load_agent(cfg, model_path)
-    result = evaluate(model, eval_env, episodes=args.episodes, deterministic=not args.stochastic)
+    cfg, model_path, result = evaluate_run(run_dir, episodes=args.episodes, seed=args.seed,
+                                           deterministic=not args.stochastic, best=args.best)
     rows = [("env", cfg.env_id), ("algo", cfg.algo), ("return", _return_text(result)),
             ("mean length", result["mean_length"])]
     if args.frames or args.video:

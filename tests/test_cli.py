@@ -45,6 +45,15 @@ def test_train_eval_and_resume(tmp_path, capsys):
     assert main(["eval", str(run), "--episodes", "2"]) == 0
     assert "return" in capsys.readouterr().out
 
+    # Evaluating the saved run repeats the training's final evaluation (same seed, mean actions);
+    # another seed gives other episodes.
+    from rlgen.rl.train import evaluate_run
+
+    cfg, model_path, again = evaluate_run(run, episodes=2)
+    assert model_path == run / "model.zip" and again["returns"] == summary["eval"]["returns"]
+    _, _, other = evaluate_run(run, episodes=2, seed=cfg.seed + 1)
+    assert other["returns"] != again["returns"] and other["episodes"] == 2
+
     # Extending the budget continues from the checkpoint rather than starting again.
     assert main(["train", "--resume", str(run), "--total_timesteps", "384", "--no-progress"]) == 0
     out = capsys.readouterr().out

@@ -40,7 +40,7 @@ from rlgen.rl.callbacks import EpisodeInfo, EvalLog, Periodic, ProgressBar, Rewa
 from rlgen.rl.config import TrainConfig
 from rlgen.rl.evaluate import evaluate, find_vecnormalize, imitation_score, make_eval_env
 from rlgen.rl.rewards import reward_wrappers
-from rlgen.runs import new_run_dir, save_config, save_summary
+from rlgen.runs import load_run_config, new_run_dir, save_config, save_summary
 from rlgen.seeding import seed_everything
 
 CHECKPOINTS = "checkpoints"
@@ -127,6 +127,26 @@ def agent_files(run_dir: Path, *, best: bool = False) -> tuple[Path, Path]:
     if ckpt is None:
         raise CheckpointError(f"{run_dir} has no model.zip and no checkpoint yet; train it first")
     return ckpt / "agent.zip", ckpt / "vecnormalize.pkl"
+
+
+def evaluate_run(run_dir: str | Path, *, episodes: int, seed: int | None = None, deterministic: bool = True,
+                 best: bool = False) -> tuple[TrainConfig, Path, dict]:
+    """Evaluate a run's policy (see :func:`agent_files`) on the environment's own reward, on
+    ``episodes`` episodes of an environment seeded from ``seed`` (default: the run's seed).
+
+    :returns: ``(run config, agent file evaluated, result of evaluate)``.
+    """
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir, TrainConfig)
+    model_path, stats = agent_files(run_dir, best=best)
+    if seed is not None:
+        cfg.seed = seed
+    eval_env = make_eval_env(cfg, obs_stats_from=stats if stats.is_file() else None)
+    try:
+        result = evaluate(load_agent(cfg, model_path), eval_env, episodes=episodes, deterministic=deterministic)
+    finally:
+        eval_env.close()
+    return cfg, model_path, result
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
