@@ -84,9 +84,9 @@ def solved_by_step(runs: dict, every: int) -> dict[str, dict[str, int]]:
 
 
 def plot(results: dict, path: Path) -> None:
-    # Current tasks first, then the runs of superseded task definitions (those with a note).
+    # Current tasks first, then the runs of superseded task definitions (labelled so in env_id).
     tasks = sorted((t for t in results["tasks"] if results["tasks"][t].get("runs")),
-                   key=lambda t: "note" in results["tasks"][t])
+                   key=lambda t: "superseded" in results["tasks"][t].get("env_id", ""))
     if not tasks:
         return
     fig, axes = task_axes(len(tasks), width=4.6, height=3.8)
