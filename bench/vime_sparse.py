@@ -33,6 +33,7 @@ import numpy as np
 
 from common import ROOT, add_ray_option, eval_curve, machine, run, run_through_ray, task_axes, throughput, train_curve
 
+from rlgen.checkpoint import atomic_write_json
 from rlgen.config import apply_overrides, load_recipe
 from rlgen.rl.callbacks import read_eval_log
 from rlgen.rl.config import TrainConfig
@@ -49,6 +50,11 @@ def config(task: str, method: str, *, seed: int, budget: int | None) -> TrainCon
     return apply_overrides(cfg, {"seed": seed, **({"total_timesteps": budget} if budget else {})})
 
 
+def success_rate(returns: list[float]) -> float:
+    """Share of evaluation episodes with a positive return: those that earned the sparse reward."""
+    return float(np.mean(np.asarray(returns) > 0))
+
+
 def final_evaluation(run_dir: Path, episodes: int) -> dict:
     """Mean return and success rate of a finished run's final policy over ``episodes`` deterministic
     episodes, on an environment seeded apart from training and the periodic evaluations; kept in
@@ -60,11 +66,10 @@ def final_evaluation(run_dir: Path, episodes: int) -> dict:
         if kept["episodes"] == episodes and kept["model_mtime"] == model.stat().st_mtime:
             return kept
     _, _, result = evaluate_run(run_dir, episodes=episodes, seed=FINAL_EVAL_SEED)
-    returns = np.array(result["returns"])
     kept = {"episodes": episodes, "mean_return": result["mean_return"], "std_return": result["std_return"],
-            "success_rate": float(np.mean(returns > 0)), "env_seed": FINAL_EVAL_SEED,
+            "success_rate": success_rate(result["returns"]), "env_seed": FINAL_EVAL_SEED,
             "model_mtime": model.stat().st_mtime}
-    path.write_text(json.dumps(kept) + "\n")
+    atomic_write_json(path, kept)
     return kept
 
 
@@ -144,7 +149,7 @@ def main() -> None:
                 entry["env_id"] = cfg.env_id
                 evals = read_eval_log(run_dir / "eval.jsonl")
                 curve = eval_curve(run_dir, evals)
-                success = [[e["step"], float(np.mean(np.array(e["returns"]) > 0))] for e in evals]
+                success = [[e["step"], success_rate(e["returns"])] for e in evals]
                 final = final_evaluation(run_dir, args.final_episodes)
                 entry["runs"].setdefault(method, {})[str(seed)] = {
                     "final_return": final["mean_return"], "final_std": final["std_return"],
