@@ -14,7 +14,8 @@ if str(ROOT) not in sys.path:
 from rlgen.plot import read_scalars  # noqa: E402
 from rlgen.rl.callbacks import read_eval_log  # noqa: E402
 from rlgen.rl.config import TrainConfig  # noqa: E402
-from rlgen.rl.train import latest_checkpoint, train  # noqa: E402
+from rlgen.rl.run_dir import latest_checkpoint  # noqa: E402
+from rlgen.rl.train import train  # noqa: E402
 from rlgen.runs import load_summary  # noqa: E402
 
 

@@ -37,7 +37,7 @@ from rlgen.checkpoint import atomic_write_json
 from rlgen.config import apply_overrides, load_recipe
 from rlgen.rl.callbacks import read_eval_log
 from rlgen.rl.config import TrainConfig
-from rlgen.rl.train import evaluate_run
+from rlgen.rl.run_dir import evaluate_run
 
 TASKS = ["mountaincar", "cartpole-swingup", "halfcheetah", "double-pendulum", "swimmer-gather"]
 METHODS = ["trpo", "vime"]

@@ -1,4 +1,4 @@
-"""Atomic files and checkpoints.
+"""Atomic files, directories and checkpoints.
 
 A checkpoint is written to a temporary file in the same directory, flushed
 and fsynced, then renamed over the old one, so a crash or SIGKILL at any
@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -54,6 +55,31 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def atomic_write_dir(final: str | os.PathLike, fill: Callable[[Path], None]) -> Path:
+    """Call ``fill(tmp)`` on a temporary sibling directory, fsync its files, then rename it to ``final``.
+
+    An existing ``final`` is renamed away first and removed last, so a crash leaves either the old
+    directory or the new one.
+    """
+    final = Path(final)
+    tmp = final.parent / f".{final.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    fill(tmp)
+    for f in tmp.iterdir():
+        with open(f, "rb") as fh:
+            os.fsync(fh.fileno())
+    if final.exists():
+        old = final.parent / f".{final.name}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    return final
 
 
 def _umask() -> int:

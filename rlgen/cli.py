@@ -122,7 +122,7 @@ def cmd_sweep(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
-    from rlgen.rl.train import evaluate_run
+    from rlgen.rl.run_dir import evaluate_run
 
     if extra:
         raise SystemExit(f"rlgen eval: unrecognised arguments {' '.join(extra)}")
@@ -132,7 +132,7 @@ def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
     rows = [("env", cfg.env_id), ("algo", cfg.algo), ("return", _return_text(result)),
             ("mean length", result["mean_length"])]
     if args.frames or args.video:
-        from rlgen.demos import policy_from_run
+        from rlgen.rl.run_dir import policy_from_run
         from rlgen.rl.render import episode_frames, save_gif, save_strip
 
         policy, _ = policy_from_run(run_dir, deterministic=not args.stochastic, best=args.best)
@@ -211,7 +211,8 @@ def cmd_gen(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_demos_record(args: argparse.Namespace, extra: list[str]) -> int:
-    from rlgen.demos import policy_from_run, record
+    from rlgen.demos import record
+    from rlgen.rl.run_dir import policy_from_run
 
     if extra:
         raise SystemExit(f"rlgen demos record: unrecognised arguments {' '.join(extra)}")

@@ -84,7 +84,8 @@ def plan(cfg: TrainConfig, grid: dict[str, list[Any]], seeds: int, out: Path) ->
 def run_trial(cfg: TrainConfig, run_dir: str, cwd: str) -> dict[str, Any]:
     """Train one trial (or continue it, or read it back when finished); runs inside a Ray worker."""
     from rlgen.rl.callbacks import read_eval_log
-    from rlgen.rl.train import latest_checkpoint, train
+    from rlgen.rl.run_dir import latest_checkpoint
+    from rlgen.rl.train import train
     from rlgen.runs import load_summary
 
     if os.path.isdir(cwd):

@@ -47,7 +47,7 @@ def test_train_eval_and_resume(tmp_path, capsys):
 
     # Evaluating the saved run repeats the training's final evaluation (same seed, mean actions);
     # another seed gives other episodes.
-    from rlgen.rl.train import evaluate_run
+    from rlgen.rl.run_dir import evaluate_run
 
     cfg, model_path, again = evaluate_run(run, episodes=2)
     assert model_path == run / "model.zip" and again["returns"] == summary["eval"]["returns"]

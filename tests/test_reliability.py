@@ -199,7 +199,7 @@ def test_resume_restores_the_learned_rewards_state(tmp_path, recipe, key, extra)
     """The discriminator's update count (GAIL) and the replay pool (VIME) run on across a resume:
     a reset would show as fewer updates or a pool missing the first run's transitions."""
     from rlgen.checkpoint import load_checkpoint
-    from rlgen.rl.train import latest_checkpoint
+    from rlgen.rl.run_dir import latest_checkpoint
 
     def wrapper_state(run: Path) -> tuple[int, dict]:
         ckpt = latest_checkpoint(run)

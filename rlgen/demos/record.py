@@ -1,8 +1,10 @@
-"""Roll out a policy and record its transitions as :class:`Demonstrations`."""
+"""Roll out a policy and record its transitions as :class:`Demonstrations`.
+
+A trained run's policy comes from :func:`rlgen.rl.run_dir.policy_from_run`.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 
 import gymnasium as gym
@@ -27,28 +29,6 @@ def sb3_policy(model: Any, *, obs_normalizer: Any = None, deterministic: bool = 
         return action
 
     return act
-
-
-def policy_from_run(run_dir: str | Path, *, deterministic: bool = True, best: bool = False) -> tuple[Policy, Any]:
-    """The trained policy of an ``rlgen train`` run and its config: its best evaluated policy when
-    ``best``, else its final model, else its latest checkpoint."""
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
-
-    from rlgen.rl.agents import load_agent
-    from rlgen.rl.config import TrainConfig
-    from rlgen.rl.train import agent_files
-    from rlgen.runs import load_run_config
-
-    run_dir = Path(run_dir)
-    cfg = load_run_config(run_dir, TrainConfig)
-    model_path, stats = agent_files(run_dir, best=best)
-    model = load_agent(cfg, model_path)
-    normalizer = None
-    if stats.is_file():
-        env = gym.make(cfg.env_id, **cfg.env_kwargs)
-        normalizer = VecNormalize.load(str(stats), DummyVecEnv([lambda: env]))
-        normalizer.training = False
-    return sb3_policy(model, obs_normalizer=normalizer, deterministic=deterministic), cfg
 
 
 def record(policy: Policy, env_id: str, *, episodes: int, env_kwargs: dict | None = None, seed: int = 0,

@@ -11,9 +11,7 @@ environment's own.
 
 from __future__ import annotations
 
-import copy
 import difflib
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -154,46 +152,3 @@ def load_agent(cfg: TrainConfig, path: Path, venv: VecEnv | None = None) -> Base
         return ALGOS[cfg.algo].load(str(path), env=venv, device=str(resolve_device(cfg.device)), **hooks)
     except Exception as e:
         raise CheckpointError(f"cannot load agent {path} ({type(e).__name__}: {e}); the file is damaged or from another algorithm") from None
-
-
-def init_policy_from(model: BaseAlgorithm, venv: VecEnv, source: str | Path) -> None:
-    """Start ``model`` from the policy (and observation statistics) of another run: fine-tuning.
-
-    ``source`` is a run directory (its ``model.zip``, else its latest checkpoint)
-    or an agent ``.zip``. The policy must have the same shapes (same env and
-    ``policy.net_arch``); the value function comes along when it has them too.
-    Observation statistics are copied from ``vecnormalize.pkl`` beside the agent
-    when this run normalises observations, so the weights see inputs on the
-    scale they were trained on.
-    """
-    from stable_baselines3.common.save_util import load_from_zip_file
-
-    from rlgen.errors import CheckpointError
-
-    path = Path(source)
-    if path.is_dir():
-        from rlgen.rl.train import agent_files
-
-        try:  # a finished run's model.zip, else (a run stopped before the end) its last checkpoint
-            path, _ = agent_files(path)
-        except CheckpointError:
-            path = path / "model.zip"
-    if not path.is_file():
-        raise ConfigError(f"init_from: no agent at {path}; name a finished run directory or an agent .zip")
-    try:
-        _, params, _ = load_from_zip_file(str(path), device=model.device)
-    except Exception as e:
-        raise CheckpointError(f"init_from: cannot read {path} ({type(e).__name__}: {e}); the file is damaged") from None
-    theirs, ours = (params or {}).get("policy", {}), model.policy.state_dict()
-    for key, value in ours.items():
-        if key not in theirs or tuple(theirs[key].shape) != tuple(value.shape):
-            got = tuple(theirs[key].shape) if key in theirs else "missing"
-            raise ConfigError(f"init_from: {path} has another policy ({key}: {got}, this run needs {tuple(value.shape)}); "
-                              "use a run of the same env and policy.net_arch")
-    model.policy.load_state_dict({k: theirs[k] for k in ours})
-    stats = path.parent / "vecnormalize.pkl"
-    vecnorm = venv if isinstance(venv, VecNormalize) else None
-    if vecnorm is not None and vecnorm.norm_obs and stats.is_file():
-        with open(stats, "rb") as f:
-            saved = pickle.load(f)
-        vecnorm.obs_rms = copy.deepcopy(saved.obs_rms)

@@ -1,28 +1,11 @@
 """Train an agent from a recipe: the run loop behind ``rlgen train``.
 
-A run directory gets ``config.toml``, TensorBoard events under ``tb/``
-(stable-baselines3's ``rollout/``, ``train/``, ``time/`` plus rlgen's
-``reward/`` and ``eval/``), checkpoints, ``model.zip`` (with
-``vecnormalize.pkl`` when observations are normalised) and ``summary.json``.
-
-A checkpoint is a directory ``checkpoints/step_<N>/`` written under a
-temporary name and renamed when complete; ``checkpoints/latest`` names the
-newest. It holds the agent, the normalisation statistics, the learned
-rewards' state and, for SAC, the replay buffer, so ``--resume`` continues the
-same run.
-
-With periodic evaluation (``eval_every``), the policy with the best mean
-evaluation return so far is also kept in ``best/`` (agent, normalisation
-statistics and its ``eval.json``), written the same way: long runs can peak
-before their end, and ``rlgen eval --best`` / ``rlgen demos record --best``
-use that policy.
+The run directory's layout, checkpoints and best policy are
+:mod:`rlgen.rl.run_dir`'s; this module is the loop that fills it.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -30,136 +13,25 @@ from typing import Any, Callable, Sequence
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.logger import configure
-from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
-from rlgen.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
-from rlgen.errors import CheckpointError, ConfigError, NonFiniteError, RlgenError
-from rlgen.rl.agents import build_agent, init_policy_from, load_agent, make_env, normalize, save_agent
+from rlgen.errors import ConfigError, NonFiniteError, RlgenError
+from rlgen.rl.agents import build_agent, make_env, normalize
 from rlgen.rl.callbacks import EpisodeInfo, EvalLog, Periodic, ProgressBar, RewardHooks, StopOnSignal
 from rlgen.rl.config import TrainConfig
 from rlgen.rl.evaluate import evaluate, find_vecnormalize, imitation_score, make_eval_env
 from rlgen.rl.rewards import reward_wrappers
-from rlgen.runs import load_run_config, new_run_dir, save_config, save_summary
+from rlgen.rl.run_dir import (
+    best_return,
+    init_policy_from,
+    latest_checkpoint,
+    load_rl_checkpoint,
+    save_best,
+    save_final,
+    save_rl_checkpoint,
+)
+from rlgen.runs import new_run_dir, save_config, save_summary
 from rlgen.seeding import seed_everything
-
-CHECKPOINTS = "checkpoints"
-KEEP_CHECKPOINTS = 2
-BEST = "best"
-
-
-# ------------------------------------------------------------------ checkpoints
-
-
-def _write_dir_atomically(final: Path, fill: Callable[[Path], None]) -> Path:
-    """Fill a temporary sibling directory, fsync its files and rename it to ``final``."""
-    tmp = final.parent / f".{final.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    fill(tmp)
-    for f in tmp.iterdir():
-        with open(f, "rb") as fh:
-            os.fsync(fh.fileno())
-    if final.exists():  # rename the old one away first: a crash leaves either the old or the new
-        old = final.parent / f".{final.name}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
-    return final
-
-
-def _save_policy(model: BaseAlgorithm, directory: Path) -> None:
-    save_agent(model, directory / "agent.zip")
-    vecnorm = find_vecnormalize(model.get_env())
-    if vecnorm is not None:
-        vecnorm.save(str(directory / "vecnormalize.pkl"))
-
-
-def save_rl_checkpoint(run_dir: Path, model: BaseAlgorithm, *, elapsed: float) -> Path:
-    """Write a complete checkpoint directory atomically and point ``latest`` at it."""
-    root = run_dir / CHECKPOINTS
-    name = f"step_{model.num_timesteps:010d}"
-
-    def fill(tmp: Path) -> None:
-        _save_policy(model, tmp)
-        venv = model.get_env()
-        wrappers = reward_wrappers(venv)
-        if wrappers:
-            save_checkpoint(tmp / "rewards.pt", kind="rewards", state={"states": [w.state_dict() for w in wrappers]})
-        if isinstance(model, OffPolicyAlgorithm):
-            model.save_replay_buffer(tmp / "replay_buffer.pkl")
-        (tmp / "state.json").write_text(json.dumps({"num_timesteps": int(model.num_timesteps), "elapsed": elapsed}))
-
-    final = _write_dir_atomically(root / name, fill)
-    atomic_write_text(root / "latest", name + "\n")
-    for old in sorted(p for p in root.glob("step_*") if p.is_dir())[:-KEEP_CHECKPOINTS]:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
-def best_return(run_dir: Path) -> float:
-    """Mean evaluation return of the run's ``best/`` policy (-inf when it has none)."""
-    path = run_dir / BEST / "eval.json"
-    return float(json.loads(path.read_text())["mean_return"]) if path.is_file() else float("-inf")
-
-
-def save_best(run_dir: Path, model: BaseAlgorithm, result: dict) -> Path:
-    """Keep ``model`` as the run's best policy, with the evaluation that made it so."""
-    record = {"step": int(model.num_timesteps), **result}
-    return _write_dir_atomically(run_dir / BEST, lambda tmp: (_save_policy(model, tmp),
-                                                              (tmp / "eval.json").write_text(json.dumps(record))))
-
-
-def agent_files(run_dir: Path, *, best: bool = False) -> tuple[Path, Path]:
-    """``(agent zip, normalisation statistics)`` of a run: its best policy when ``best``, else its
-    final model, else (an unfinished run) its latest checkpoint. The statistics file may not exist."""
-    if best:
-        if not (run_dir / BEST / "agent.zip").is_file():
-            raise CheckpointError(f"{run_dir} has no best/ policy: it is written by periodic evaluation "
-                                  "(eval_every > 0); drop --best to use the final one")
-        return run_dir / BEST / "agent.zip", run_dir / BEST / "vecnormalize.pkl"
-    if (run_dir / "model.zip").is_file():
-        return run_dir / "model.zip", run_dir / "vecnormalize.pkl"
-    ckpt = latest_checkpoint(run_dir)
-    if ckpt is None:
-        raise CheckpointError(f"{run_dir} has no model.zip and no checkpoint yet; train it first")
-    return ckpt / "agent.zip", ckpt / "vecnormalize.pkl"
-
-
-def evaluate_run(run_dir: str | Path, *, episodes: int, seed: int | None = None, deterministic: bool = True,
-                 best: bool = False) -> tuple[TrainConfig, Path, dict]:
-    """Evaluate a run's policy (see :func:`agent_files`) on the environment's own reward, on
-    ``episodes`` episodes of an environment seeded from ``seed`` (default: the run's seed).
-
-    :returns: ``(run config, agent file evaluated, result of evaluate)``.
-    """
-    run_dir = Path(run_dir)
-    cfg = load_run_config(run_dir, TrainConfig)
-    model_path, stats = agent_files(run_dir, best=best)
-    if seed is not None:
-        cfg.seed = seed
-    eval_env = make_eval_env(cfg, obs_stats_from=stats if stats.is_file() else None)
-    try:
-        result = evaluate(load_agent(cfg, model_path), eval_env, episodes=episodes, deterministic=deterministic)
-    finally:
-        eval_env.close()
-    return cfg, model_path, result
-
-
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    pointer = run_dir / CHECKPOINTS / "latest"
-    if not pointer.is_file():
-        return None
-    path = run_dir / CHECKPOINTS / pointer.read_text().strip()
-    if not (path / "state.json").is_file():
-        raise CheckpointError(f"checkpoint {path} named by {pointer} is missing or incomplete; delete {pointer} to start over")
-    return path
-
-
-# ------------------------------------------------------------------------- run
 
 
 def train(
@@ -204,15 +76,7 @@ def train(
     venv = normalize(venv, cfg, stats_path=ckpt / "vecnormalize.pkl" if ckpt else None)
     elapsed_before = 0.0
     if ckpt is not None:
-        model = load_agent(cfg, ckpt / "agent.zip", venv)
-        state = json.loads((ckpt / "state.json").read_text())
-        elapsed_before = float(state.get("elapsed", 0.0))
-        if (ckpt / "rewards.pt").is_file():
-            states = load_checkpoint(ckpt / "rewards.pt", kind="rewards")["states"]
-            for wrapper, s in zip(reward_wrappers(venv), states):
-                wrapper.load_state_dict(s)
-        if isinstance(model, OffPolicyAlgorithm) and (ckpt / "replay_buffer.pkl").is_file():
-            model.load_replay_buffer(ckpt / "replay_buffer.pkl")
+        model, elapsed_before = load_rl_checkpoint(ckpt, cfg, venv)
         log(f"resuming {run_dir} from step {model.num_timesteps:,}")
     else:
         model = build_agent(cfg, venv)
@@ -262,10 +126,7 @@ def train(
     if stop.received is not None:
         raise RlgenError(f"stopped at step {model.num_timesteps:,} and checkpointed; continue with: rlgen train --resume {run_dir}")
 
-    save_agent(model, run_dir / "model.zip")
-    vecnorm = find_vecnormalize(venv)
-    if vecnorm is not None:
-        vecnorm.save(str(run_dir / "vecnormalize.pkl"))
+    save_final(run_dir, model)
     wall = elapsed_before + time.time() - start
     summary: dict[str, Any] = {
         "run_dir": str(run_dir),

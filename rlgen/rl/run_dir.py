@@ -1,0 +1,219 @@
+"""What an ``rlgen train`` run directory holds, and how it is written and read back.
+
+A run directory gets ``config.toml``, TensorBoard events under ``tb/``
+(stable-baselines3's ``rollout/``, ``train/``, ``time/`` plus rlgen's
+``reward/`` and ``eval/``), checkpoints, ``model.zip`` (with
+``vecnormalize.pkl`` when observations are normalised) and ``summary.json``.
+
+A checkpoint is a directory ``checkpoints/step_<N>/`` written under a
+temporary name and renamed when complete; ``checkpoints/latest`` names the
+newest. It holds the agent, the normalisation statistics, the learned
+rewards' state and, for SAC, the replay buffer, so ``--resume`` continues the
+same run.
+
+With periodic evaluation (``eval_every``), the policy with the best mean
+evaluation return so far is also kept in ``best/`` (agent, normalisation
+statistics and its ``eval.json``), written the same way: long runs can peak
+before their end, and ``rlgen eval --best`` / ``rlgen demos record --best``
+use that policy.
+
+Everything that reads a run's policy back (evaluation, recording
+demonstrations, fine-tuning from another run) goes through :func:`agent_files`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import pickle
+import shutil
+from pathlib import Path
+
+import gymnasium as gym
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
+
+from rlgen.checkpoint import atomic_write_dir, atomic_write_text, load_checkpoint, save_checkpoint
+from rlgen.demos.record import Policy, sb3_policy
+from rlgen.errors import CheckpointError, ConfigError
+from rlgen.rl.agents import load_agent, save_agent
+from rlgen.rl.config import TrainConfig
+from rlgen.rl.evaluate import evaluate, find_vecnormalize, make_eval_env
+from rlgen.rl.rewards import reward_wrappers
+from rlgen.runs import load_run_config
+
+CHECKPOINTS = "checkpoints"
+KEEP_CHECKPOINTS = 2
+BEST = "best"
+
+
+# ------------------------------------------------------------------ writing
+
+
+def _save_policy(model: BaseAlgorithm, directory: Path, name: str = "agent.zip") -> None:
+    save_agent(model, directory / name)
+    vecnorm = find_vecnormalize(model.get_env())
+    if vecnorm is not None:
+        vecnorm.save(str(directory / "vecnormalize.pkl"))
+
+
+def save_final(run_dir: Path, model: BaseAlgorithm) -> None:
+    """The finished run's ``model.zip`` and, when observations are normalised, ``vecnormalize.pkl``."""
+    _save_policy(model, run_dir, "model.zip")
+
+
+def save_rl_checkpoint(run_dir: Path, model: BaseAlgorithm, *, elapsed: float) -> Path:
+    """Write a complete checkpoint directory atomically and point ``latest`` at it."""
+    root = run_dir / CHECKPOINTS
+    name = f"step_{model.num_timesteps:010d}"
+
+    def fill(tmp: Path) -> None:
+        _save_policy(model, tmp)
+        venv = model.get_env()
+        wrappers = reward_wrappers(venv)
+        if wrappers:
+            save_checkpoint(tmp / "rewards.pt", kind="rewards", state={"states": [w.state_dict() for w in wrappers]})
+        if isinstance(model, OffPolicyAlgorithm):
+            model.save_replay_buffer(tmp / "replay_buffer.pkl")
+        (tmp / "state.json").write_text(json.dumps({"num_timesteps": int(model.num_timesteps), "elapsed": elapsed}))
+
+    final = atomic_write_dir(root / name, fill)
+    atomic_write_text(root / "latest", name + "\n")
+    for old in sorted(p for p in root.glob("step_*") if p.is_dir())[:-KEEP_CHECKPOINTS]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def save_best(run_dir: Path, model: BaseAlgorithm, result: dict) -> Path:
+    """Keep ``model`` as the run's best policy, with the evaluation that made it so."""
+    record = {"step": int(model.num_timesteps), **result}
+    return atomic_write_dir(run_dir / BEST, lambda tmp: (_save_policy(model, tmp),
+                                                         (tmp / "eval.json").write_text(json.dumps(record))))
+
+
+# ------------------------------------------------------------------ reading
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The run's newest complete checkpoint directory, ``None`` before the first."""
+    pointer = run_dir / CHECKPOINTS / "latest"
+    if not pointer.is_file():
+        return None
+    path = run_dir / CHECKPOINTS / pointer.read_text().strip()
+    if not (path / "state.json").is_file():
+        raise CheckpointError(f"checkpoint {path} named by {pointer} is missing or incomplete; delete {pointer} to start over")
+    return path
+
+
+def load_rl_checkpoint(ckpt: Path, cfg: TrainConfig, venv: VecEnv) -> tuple[BaseAlgorithm, float]:
+    """Restore a checkpoint written by :func:`save_rl_checkpoint` onto ``venv`` (already normalised
+    with the checkpoint's statistics): the agent, the learned rewards' state and SAC's replay buffer.
+
+    :returns: ``(agent, training seconds spent before the checkpoint)``.
+    """
+    model = load_agent(cfg, ckpt / "agent.zip", venv)
+    state = json.loads((ckpt / "state.json").read_text())
+    if (ckpt / "rewards.pt").is_file():
+        states = load_checkpoint(ckpt / "rewards.pt", kind="rewards")["states"]
+        for wrapper, s in zip(reward_wrappers(venv), states):
+            wrapper.load_state_dict(s)
+    if isinstance(model, OffPolicyAlgorithm) and (ckpt / "replay_buffer.pkl").is_file():
+        model.load_replay_buffer(ckpt / "replay_buffer.pkl")
+    return model, float(state.get("elapsed", 0.0))
+
+
+def best_return(run_dir: Path) -> float:
+    """Mean evaluation return of the run's ``best/`` policy (-inf when it has none)."""
+    path = run_dir / BEST / "eval.json"
+    return float(json.loads(path.read_text())["mean_return"]) if path.is_file() else float("-inf")
+
+
+def agent_files(run_dir: Path, *, best: bool = False) -> tuple[Path, Path]:
+    """``(agent zip, normalisation statistics)`` of a run: its best policy when ``best``, else its
+    final model, else (an unfinished run) its latest checkpoint. The statistics file may not exist."""
+    if best:
+        if not (run_dir / BEST / "agent.zip").is_file():
+            raise CheckpointError(f"{run_dir} has no best/ policy: it is written by periodic evaluation "
+                                  "(eval_every > 0); drop --best to use the final one")
+        return run_dir / BEST / "agent.zip", run_dir / BEST / "vecnormalize.pkl"
+    if (run_dir / "model.zip").is_file():
+        return run_dir / "model.zip", run_dir / "vecnormalize.pkl"
+    ckpt = latest_checkpoint(run_dir)
+    if ckpt is None:
+        raise CheckpointError(f"{run_dir} has no model.zip and no checkpoint yet; train it first")
+    return ckpt / "agent.zip", ckpt / "vecnormalize.pkl"
+
+
+def evaluate_run(run_dir: str | Path, *, episodes: int, seed: int | None = None, deterministic: bool = True,
+                 best: bool = False) -> tuple[TrainConfig, Path, dict]:
+    """Evaluate a run's policy (see :func:`agent_files`) on the environment's own reward, on
+    ``episodes`` episodes of an environment seeded from ``seed`` (default: the run's seed).
+
+    :returns: ``(run config, agent file evaluated, result of evaluate)``.
+    """
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir, TrainConfig)
+    model_path, stats = agent_files(run_dir, best=best)
+    if seed is not None:
+        cfg.seed = seed
+    eval_env = make_eval_env(cfg, obs_stats_from=stats if stats.is_file() else None)
+    try:
+        result = evaluate(load_agent(cfg, model_path), eval_env, episodes=episodes, deterministic=deterministic)
+    finally:
+        eval_env.close()
+    return cfg, model_path, result
+
+
+def policy_from_run(run_dir: str | Path, *, deterministic: bool = True, best: bool = False) -> tuple[Policy, TrainConfig]:
+    """The trained policy of an ``rlgen train`` run and its config: its best evaluated policy when
+    ``best``, else its final model, else its latest checkpoint."""
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir, TrainConfig)
+    model_path, stats = agent_files(run_dir, best=best)
+    model = load_agent(cfg, model_path)
+    normalizer = None
+    if stats.is_file():
+        env = gym.make(cfg.env_id, **cfg.env_kwargs)
+        normalizer = VecNormalize.load(str(stats), DummyVecEnv([lambda: env]))
+        normalizer.training = False
+    return sb3_policy(model, obs_normalizer=normalizer, deterministic=deterministic), cfg
+
+
+def init_policy_from(model: BaseAlgorithm, venv: VecEnv, source: str | Path) -> None:
+    """Start ``model`` from the policy (and observation statistics) of another run: fine-tuning.
+
+    ``source`` is a run directory (its ``model.zip``, else its latest checkpoint)
+    or an agent ``.zip``. The policy must have the same shapes (same env and
+    ``policy.net_arch``); the value function comes along when it has them too.
+    Observation statistics are copied from ``vecnormalize.pkl`` beside the agent
+    when this run normalises observations, so the weights see inputs on the
+    scale they were trained on.
+    """
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    path = Path(source)
+    if path.is_dir():
+        try:  # a finished run's model.zip, else (a run stopped before the end) its last checkpoint
+            path, _ = agent_files(path)
+        except CheckpointError:
+            path = path / "model.zip"
+    if not path.is_file():
+        raise ConfigError(f"init_from: no agent at {path}; name a finished run directory or an agent .zip")
+    try:
+        _, params, _ = load_from_zip_file(str(path), device=model.device)
+    except Exception as e:
+        raise CheckpointError(f"init_from: cannot read {path} ({type(e).__name__}: {e}); the file is damaged") from None
+    theirs, ours = (params or {}).get("policy", {}), model.policy.state_dict()
+    for key, value in ours.items():
+        if key not in theirs or tuple(theirs[key].shape) != tuple(value.shape):
+            got = tuple(theirs[key].shape) if key in theirs else "missing"
+            raise ConfigError(f"init_from: {path} has another policy ({key}: {got}, this run needs {tuple(value.shape)}); "
+                              "use a run of the same env and policy.net_arch")
+    model.policy.load_state_dict({k: theirs[k] for k in ours})
+    stats = path.parent / "vecnormalize.pkl"
+    vecnorm = venv if isinstance(venv, VecNormalize) else None
+    if vecnorm is not None and vecnorm.norm_obs and stats.is_file():
+        with open(stats, "rb") as f:
+            saved = pickle.load(f)
+        vecnorm.obs_rms = copy.deepcopy(saved.obs_rms)
