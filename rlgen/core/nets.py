@@ -1,14 +1,14 @@
 """Plain network builders shared by every model: MLPs, DCGAN-style conv stacks, weight norm.
 
 Conventions: images are ``(B, C, H, W)`` float tensors; a stride-2 block halves
-(encoder) or doubles (decoder) the spatial size; LeakyReLU uses slope 0.2 as in
-DCGAN (Radford et al. 2016).
+(encoder) or doubles (decoder) the spatial size; ``"leaky_relu"`` has slope 0.2 as in
+DCGAN (Radford et al. 2016), in every network rlgen builds (:data:`ACTIVATIONS`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
@@ -16,10 +16,20 @@ from torch.nn.utils.parametrizations import weight_norm as _torch_weight_norm
 
 ActivationSpec = str | type[nn.Module] | None
 
-_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+class LeakyReLU(nn.LeakyReLU):
+    """``nn.LeakyReLU`` with DCGAN's negative slope 0.2 as its default: what ``"leaky_relu"`` means
+    everywhere in rlgen, in image models, discriminators and policies alike. A class rather than a
+    ``partial``, because stable-baselines3 takes (and saves) policies' activations as classes."""
+
+    def __init__(self, negative_slope: float = 0.2, inplace: bool = False) -> None:
+        super().__init__(negative_slope, inplace)
+
+
+#: The one table of activations by name, for every network rlgen builds.
+ACTIVATIONS: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh,
     "relu": nn.ReLU,
-    "leaky_relu": lambda: nn.LeakyReLU(0.2),
+    "leaky_relu": LeakyReLU,
     "elu": nn.ELU,
     "gelu": nn.GELU,
     "silu": nn.SiLU,
@@ -30,23 +40,27 @@ _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 _NORMS = ("batch", "instance", "layer")
 
 
-def make_activation(spec: str | type[nn.Module]) -> nn.Module:
-    """Build an activation module from a name or an ``nn.Module`` class.
+def activation_class(spec: str | type[nn.Module]) -> type[nn.Module]:
+    """The activation class named by ``spec`` (or ``spec`` itself when it is an ``nn.Module`` class).
 
     :param spec: one of ``tanh, relu, leaky_relu, elu, gelu, silu, sigmoid,
-        identity`` (case-insensitive), or an ``nn.Module`` subclass called with no
-        arguments.
+        identity`` (case-insensitive), or an ``nn.Module`` subclass callable with no arguments.
     :raises ValueError: for an unknown name, listing the known ones.
     """
     if isinstance(spec, str):
         key = spec.lower()
-        if key not in _ACTIVATIONS:
-            known = ", ".join(sorted(_ACTIVATIONS))
+        if key not in ACTIVATIONS:
+            known = ", ".join(sorted(ACTIVATIONS))
             raise ValueError(f"unknown activation {spec!r}; known activations: {known}")
-        return _ACTIVATIONS[key]()
+        return ACTIVATIONS[key]
     if isinstance(spec, type) and issubclass(spec, nn.Module):
-        return spec()
+        return spec
     raise ValueError(f"activation must be a name or an nn.Module class, got {spec!r}")
+
+
+def make_activation(spec: str | type[nn.Module]) -> nn.Module:
+    """Build an activation module from a name or an ``nn.Module`` class (see :func:`activation_class`)."""
+    return activation_class(spec)()
 
 
 def _make_norm(norm: str | None, channels: int) -> nn.Module | None:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import torch
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
@@ -25,22 +24,13 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv,
 from sb3_contrib import TRPO
 
 from rlgen.core.distributed import resolve_device
+from rlgen.core.nets import activation_class
 from rlgen.errors import ConfigError
 from rlgen.rl.config import TrainConfig
 from rlgen.rl.rewards import hooked_buffer_kwargs, reward_wrappers
 
 #: A behaviour-cloned policy is saved as a PPO agent, so it evaluates, records and fine-tunes like one.
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "trpo": TRPO, "sac": SAC, "bc": PPO}
-
-_ACTIVATIONS = {
-    "tanh": torch.nn.Tanh,
-    "relu": torch.nn.ReLU,
-    "elu": torch.nn.ELU,
-    "leaky_relu": torch.nn.LeakyReLU,
-    "gelu": torch.nn.GELU,
-    "silu": torch.nn.SiLU,
-}
-
 
 def check_env_id(env_id: str) -> None:
     """Fail with a one-line error naming close matches when ``env_id`` is not registered."""
@@ -86,7 +76,7 @@ def normalize(venv: VecEnv, cfg: TrainConfig, *, stats_path: Path | None = None,
 def algo_kwargs(cfg: TrainConfig, venv: VecEnv) -> dict[str, Any]:
     """Keyword arguments of the algorithm's constructor, from the recipe."""
     pol = cfg.policy
-    policy_kwargs: dict[str, Any] = {"net_arch": list(pol.net_arch), "activation_fn": _ACTIVATIONS[pol.activation]}
+    policy_kwargs: dict[str, Any] = {"net_arch": list(pol.net_arch), "activation_fn": activation_class(pol.activation)}
     if cfg.algo in ("ppo", "bc"):
         p = cfg.ppo
         policy_kwargs.update(log_std_init=pol.log_std_init, ortho_init=pol.ortho_init)

@@ -17,7 +17,7 @@ class PolicyConfig:
     net_arch: list[int] = field(default_factory=lambda: [64, 64])
     """Hidden layer sizes of the policy and value networks (each gets its own)."""
     activation: Literal["tanh", "relu", "elu", "leaky_relu", "gelu", "silu"] = "tanh"
-    """Activation between hidden layers."""
+    """Activation between hidden layers; ``leaky_relu`` has slope 0.2 (DCGAN's), as in every rlgen network."""
     log_std_init: float = 0.0
     """Initial log standard deviation of the Gaussian action distribution (PPO, TRPO)."""
     ortho_init: bool = True

@@ -44,7 +44,7 @@ class GailConfig(RewardWrapperConfig):
     hidden: list[int] = field(default_factory=lambda: [100, 100])
     """Hidden layer sizes of the discriminator."""
     activation: Literal["tanh", "relu", "elu", "leaky_relu", "gelu", "silu"] = "tanh"
-    """Activation of the discriminator."""
+    """Activation of the discriminator; ``leaky_relu`` has slope 0.2 (DCGAN's), as in every rlgen network."""
     lr: float = 3e-4
     """Adam step size of the discriminator."""
     batch_size: int = 256

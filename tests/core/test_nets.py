@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
 from rlgen.core.nets import (
+    ACTIVATIONS,
     ConvDecoder,
     ConvEncoder,
     conv_block,
@@ -37,10 +41,26 @@ def test_mlp_no_hidden_and_out_activation():
     assert out.abs().max() <= 1.0
 
 
-@pytest.mark.parametrize("name", ["tanh", "relu", "leaky_relu", "elu", "gelu", "silu"])
-def test_known_activations(name):
-    act = make_activation(name)
-    assert act(torch.zeros(3)).shape == (3,)
+_ERF = np.vectorize(math.erf)
+#: NumPy references of every named activation; leaky_relu's slope is DCGAN's 0.2.
+ACTIVATION_REFERENCES = {
+    "tanh": np.tanh,
+    "relu": lambda x: np.maximum(x, 0.0),
+    "leaky_relu": lambda x: np.where(x > 0, x, 0.2 * x),
+    "elu": lambda x: np.where(x > 0, x, np.expm1(x)),
+    "gelu": lambda x: 0.5 * x * (1.0 + _ERF(x / math.sqrt(2.0))),
+    "silu": lambda x: x / (1.0 + np.exp(-x)),
+    "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
+    "identity": lambda x: x,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_known_activations_match_numpy(name):
+    x = np.array([-3.0, -0.7, 0.0, 0.4, 2.5])
+    got = make_activation(name)(torch.as_tensor(x)).numpy()
+    np.testing.assert_allclose(got, ACTIVATION_REFERENCES[name](x), rtol=1e-6, atol=1e-7)
+
 
 
 def test_unknown_activation_lists_known():

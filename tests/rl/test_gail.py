@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch import nn
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from sb3_contrib import TRPO
 
 from rlgen.demos import DemoError, Demonstrations, record
-from rlgen.rl.gail import GailConfig, GailReward
+from rlgen.rl.config import TrainConfig
+from rlgen.rl.gail import GailConfig, GailReward, StateActionDiscriminator
 from rlgen.rl.rewards import HookedRolloutBuffer
 
 
@@ -97,3 +99,17 @@ def test_state_round_trip(expert):
     obs, acts = np.random.default_rng(0).normal(size=(5, 3)), np.zeros((5, 1))
     np.testing.assert_array_equal(a.disc.predict(obs, acts), b.disc.predict(obs, acts))
     assert b.n_updates == 2
+
+
+def test_policies_and_discriminators_share_one_leaky_relu():
+    """"leaky_relu" means DCGAN's slope 0.2 in a recipe's policy as in its discriminator."""
+    from rlgen.rl.agents import build_agent, make_env
+
+    cfg = TrainConfig(env_id="Pendulum-v1", algo="ppo", n_envs=1)
+    cfg.policy.activation = "leaky_relu"
+    venv = make_env(cfg)
+    model = build_agent(cfg, venv)
+    disc = StateActionDiscriminator(3, 1, hidden=[4], activation="leaky_relu")
+    leaky = [m for net in (model.policy, disc) for m in net.modules() if isinstance(m, nn.LeakyReLU)]
+    venv.close()
+    assert leaky and {m.negative_slope for m in leaky} == {0.2}

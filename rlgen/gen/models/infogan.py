@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rlgen.core.adversarial import discriminator_step, generator_loss
-from rlgen.core.nets import ConvDecoder, ConvEncoder
+from rlgen.core.nets import ConvDecoder, ConvEncoder, make_activation
 from rlgen.gen.base import DataInfo, GenerativeModel, ModelConfig
 from rlgen.gen.models.gan_layers import dcgan_init, decoder_channels, encoder_channels, frozen, images_and_labels
 
@@ -105,13 +105,13 @@ class InfoGAN(GenerativeModel):
         conv = ConvEncoder(shape, encoder_channels(config.d_channels, shape), norm="batch", activation="leaky_relu")
         self.trunk = nn.Sequential(
             conv, nn.Linear(conv.out_features, config.d_hidden, bias=False), nn.BatchNorm1d(config.d_hidden),
-            nn.LeakyReLU(0.2),
+            make_activation("leaky_relu"),
         )
         self.d_head = nn.Linear(config.d_hidden, 1)
         q_out = config.n_categories + config.n_continuous * (2 if config.learn_cont_std else 1)
         self.q_head = nn.Sequential(
             nn.Linear(config.d_hidden, config.q_hidden, bias=False), nn.BatchNorm1d(config.q_hidden),
-            nn.LeakyReLU(0.2), nn.Linear(config.q_hidden, q_out),
+            make_activation("leaky_relu"), nn.Linear(config.q_hidden, q_out),
         )
         dcgan_init(self)
 
