@@ -23,7 +23,6 @@ import dataclasses
 import json
 import math
 import signal
-import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -39,6 +38,7 @@ from tqdm.auto import tqdm
 from rlgen.checkpoint import atomic_write_json, load_checkpoint, save_checkpoint
 from rlgen.core import distributed
 from rlgen.core.images import make_grid, save_grid
+from rlgen.core.signals import StopFlag
 from rlgen.errors import CheckpointError, NonFiniteError, RlgenError
 from rlgen.seeding import rng_state, seed_everything, set_rng_state
 
@@ -176,7 +176,7 @@ class Trainer:
         self.batch_in_epoch = 0  # completed batches of the current epoch
         self._elapsed = 0.0  # training seconds from earlier sessions of this run
         self._saved_step = -1
-        self._stop_signal: int | None = None
+        self._stop = StopFlag()
         self._session_start = time.perf_counter()
 
     # -- loop -------------------------------------------------------------
@@ -190,7 +190,6 @@ class Trainer:
         :raises SystemExit: with status 143 after checkpointing, on SIGTERM.
         """
         cfg = self.config
-        self._stop_signal = None
         seed_everything(distributed.seed_for_rank(cfg.seed))
         if self.resume:
             self._load()
@@ -205,7 +204,7 @@ class Trainer:
         test_metrics: dict[str, float] = {}
         self.model.train()
         try:
-            with self._signals_to_flag():
+            with self._stop.installed():
                 while self.epoch < cfg.epochs and self.step < total:
                     for batch, weight, size in self._epoch_batches():
                         scalars = self._train_one(batch, weight)
@@ -218,20 +217,20 @@ class Trainer:
                             self._sample()
                         if self.step % cfg.checkpoint_every == 0:
                             self._save()
-                        if self._stop_signal is not None or self.step >= total:
+                        if self._stop.received is not None or self.step >= total:
                             break
                     if self.batch_in_epoch == self.batches_per_epoch:
                         self.epoch, self.batch_in_epoch = self.epoch + 1, 0
                         if cfg.eval_every and self.epoch % cfg.eval_every == 0 and self.epoch < cfg.epochs:
                             test_metrics = self._evaluate()
-                        if self._stop_signal is None and self.step < total:
+                        if self._stop.received is None and self.step < total:
                             epoch_means.clear()  # the summary reports the last (partial) epoch
-                    if self._stop_signal is not None:
+                    if self._stop.received is not None:
                         break
                 self._save()
-            if self._stop_signal is not None:
+            if self._stop.received is not None:
                 bar.write(f"stopped at step {self.step}; checkpoint {self.checkpoint_path}; resume to continue")
-                if self._stop_signal == signal.SIGTERM:
+                if self._stop.received == signal.SIGTERM:
                     raise SystemExit(128 + signal.SIGTERM)
                 raise KeyboardInterrupt
             test_metrics = self._evaluate() or test_metrics
@@ -276,10 +275,10 @@ class Trainer:
         scalars = {name: float(value) for name, value in raw.items()}
         if self.world_size > 1:
             distributed.sync_buffers(self.model)
-            *values, stop = distributed.all_mean([*scalars.values(), float(self._stop_signal is not None)], weight)
+            *values, stop = distributed.all_mean([*scalars.values(), float(self._stop.received is not None)], weight)
             scalars = dict(zip(scalars, values))
-            if stop > 0 and self._stop_signal is None:
-                self._stop_signal = signal.SIGTERM  # another process was told to stop
+            if stop > 0 and self._stop.received is None:
+                self._stop.received = signal.SIGTERM  # another process was told to stop
         for name, value in scalars.items():
             if not math.isfinite(value):
                 last = self.checkpoint_path if self.checkpoint_path.is_file() else "none written yet"
@@ -393,25 +392,6 @@ class Trainer:
 
     def _elapsed_now(self) -> float:
         return self._elapsed + time.perf_counter() - self._session_start
-
-    @contextlib.contextmanager
-    def _signals_to_flag(self) -> Iterator[None]:
-        """Turn SIGINT/SIGTERM into a flag read between steps, so a checkpoint never holds half a step."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def handler(signum: int, frame: Any) -> None:
-            if self._stop_signal is not None and signum == signal.SIGINT:
-                raise KeyboardInterrupt  # a second Ctrl-C stops at once
-            self._stop_signal = signum
-
-        old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for s, h in old.items():
-                signal.signal(s, h)
 
 
 # -- helpers ----------------------------------------------------------------

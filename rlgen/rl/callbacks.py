@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import numbers
-import signal
 import sys
 import time
 from collections import defaultdict
@@ -20,6 +19,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from tqdm.auto import tqdm
 
+from rlgen.core.signals import StopFlag
 from rlgen.rl.rewards import reward_wrappers
 
 
@@ -148,32 +148,26 @@ class Periodic(BaseCallback):
 
 
 class StopOnSignal(BaseCallback):
-    """Turns SIGINT/SIGTERM into a clean stop at the next step, so the run can checkpoint and exit."""
+    """Turns SIGINT/SIGTERM into a clean stop at the next step, so the run can checkpoint and exit
+    (see :class:`rlgen.core.signals.StopFlag`, which the image models' Trainer uses too)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.received: int | None = None
-        self._previous: dict[int, Any] = {}
+        self.flag = StopFlag()
 
-    def _handler(self, signum: int, frame: Any) -> None:
-        if self.received is not None:  # a second Ctrl-C stops at once
-            raise KeyboardInterrupt
-        self.received = signum
+    @property
+    def received(self) -> int | None:
+        """The signal that stopped the run, ``None`` if none did."""
+        return self.flag.received
 
     def _on_training_start(self) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._previous[sig] = signal.signal(sig, self._handler)
-            except ValueError:  # not the main thread: leave signals alone
-                pass
+        self.flag.install()
 
     def _on_step(self) -> bool:
-        return self.received is None
+        return self.flag.received is None
 
     def _on_training_end(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous.clear()
+        self.flag.restore()
 
 
 class EvalLog:
