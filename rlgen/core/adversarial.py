@@ -1,4 +1,9 @@
-"""One adversarial step shared by the GANs and GAIL.
+"""The adversarial steps shared by the GANs and GAIL: the discriminator's (GANs and GAIL) and the
+generator's (the GANs; GAIL's "generator" is a policy trained by PPO or TRPO).
+
+A model adds its own terms to either player's loss through a hook that returns
+``(loss, stats)``: the scalar tensor to add, and named tensors to report, which
+come back in the step's result (no closure has to smuggle them out).
 
 Sign convention everywhere: the discriminator outputs *logits* ``l`` with
 ``D = sigmoid(l) = P(real)``, where "real" is the data (GANs) or the expert
@@ -7,7 +12,8 @@ Sign convention everywhere: the discriminator outputs *logits* ``l`` with
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +23,8 @@ from rlgen.errors import NonFiniteError
 
 Batch = Tensor | tuple[Tensor, ...]
 DiscFn = Callable[..., Tensor]
+#: What a loss hook returns: the loss (a scalar tensor) and named tensors to report beside it.
+LossAndStats = tuple[Tensor, dict[str, Tensor]]
 
 GENERATOR_LOSSES = ("non_saturating", "minimax")
 REWARD_KINDS = ("gail", "airl", "neg_log_d")
@@ -96,7 +104,7 @@ def discriminator_step(
     real_label: float = 1.0,
     bce_weight: float = 1.0,
     grad_penalty: float = 0.0,
-    extra_loss: Callable[[Tensor, Tensor], Tensor] | None = None,
+    extra_loss: Callable[[Tensor, Tensor], LossAndStats] | None = None,
     logit_fn: Callable[[Tensor], Tensor] | None = None,
     max_grad_norm: float | None = None,
     step: int | None = None,
@@ -112,9 +120,10 @@ def discriminator_step(
     :param bce_weight: weight of the BCE term in the loss (e.g. the weight of
         the unsupervised term of a semi-supervised discriminator).
     :param grad_penalty: weight of :func:`gradient_penalty`; 0 skips it.
-    :param extra_loss: ``f(out_real, out_fake) -> scalar`` added to the loss
-        (e.g. an InfoGAN or semi-supervised term). It receives ``disc_fn``'s raw
-        outputs, which are the logits unless ``logit_fn`` is given.
+    :param extra_loss: ``f(out_real, out_fake) -> (loss, stats)``: ``loss`` is added to the
+        discriminator's (e.g. an InfoGAN or semi-supervised term) and ``stats``, named
+        tensors, are returned as floats beside the step's own. It receives ``disc_fn``'s
+        raw outputs, which are the logits unless ``logit_fn`` is given.
     :param logit_fn: maps ``disc_fn``'s output to the real/fake logits the BCE,
         gradient penalty and accuracies use, for discriminators whose output is
         richer than one logit: e.g. ``logsumexp`` over class logits for a K+1
@@ -122,8 +131,8 @@ def discriminator_step(
         discriminator with an auxiliary head (InfoGAN's Q). ``None``: identity.
     :param max_grad_norm: clip the gradient norm of the optimiser's parameters.
     :param step: training step, only used in error messages.
-    :return: ``loss`` (total), ``bce`` (unweighted), ``grad_penalty``, ``extra``, and
-        ``acc_real`` / ``acc_fake``: fraction of logits on the right side of 0.
+    :return: ``loss`` (total), ``bce`` (unweighted), ``grad_penalty``, ``extra``,
+        ``acc_real`` / ``acc_fake``: fraction of logits on the right side of 0, and ``extra_loss``'s stats.
     :raises NonFiniteError: if the loss is NaN or infinite; the optimiser is not stepped.
     """
     real = tuple(t.detach() for t in _as_tuple(real))
@@ -139,8 +148,9 @@ def discriminator_step(
         gp = gradient_penalty(lambda *x: to_logits(disc_fn(*x)), real, fake)
         loss = loss + grad_penalty * gp
     extra = torch.zeros((), device=bce.device)
+    extra_stats: dict[str, Tensor] = {}
     if extra_loss is not None:
-        extra = extra_loss(out_real, out_fake)
+        extra, extra_stats = extra_loss(out_real, out_fake)
         loss = loss + extra
     if not torch.isfinite(loss):
         where = f"step {step}" if step is not None else "this step"
@@ -158,7 +168,7 @@ def discriminator_step(
     with torch.no_grad():
         acc_real = (logits_real > 0).float().mean().item()
         acc_fake = (logits_fake < 0).float().mean().item()
-    return {
+    result = {
         "loss": loss.item(),
         "bce": bce.item(),
         "grad_penalty": gp.item(),
@@ -166,6 +176,50 @@ def discriminator_step(
         "acc_real": acc_real,
         "acc_fake": acc_fake,
     }
+    clash = result.keys() & extra_stats.keys()
+    if clash:
+        raise ValueError(f"extra_loss's stats may not be named {', '.join(sorted(clash))}: the step reports those")
+    result.update({name: float(value.detach()) for name, value in extra_stats.items()})
+    return result
+
+
+@contextlib.contextmanager
+def frozen(*modules: nn.Module) -> Iterator[None]:
+    """No parameter gradients for ``modules`` inside the block (inputs still get theirs).
+
+    The generator's loss backpropagates *through* the discriminator; freezing
+    it skips the unused gradients of its weights.
+    """
+    flags = [(p, p.requires_grad) for module in modules for p in module.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+def generator_step(
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[], LossAndStats],
+    *,
+    freeze: Sequence[nn.Module],
+) -> dict[str, Tensor]:
+    """One optimiser update of the generator on ``loss_fn()``, whose loss passes through the
+    discriminator: ``freeze`` (the discriminator's modules) get no parameter gradients meanwhile.
+
+    :param loss_fn: ``() -> (loss, stats)``, run under :func:`frozen`; e.g. the non-saturating
+        :func:`generator_loss` on the discriminator's logits of fresh fakes, plus any term of the
+        model's own (InfoGAN's information term, a historical-averaging penalty).
+    :return: ``loss`` (what was minimised) and ``loss_fn``'s stats, detached.
+    """
+    with frozen(*freeze):
+        loss, stats = loss_fn()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return {"loss": loss.detach(), **{name: value.detach() for name, value in stats.items()}}
 
 
 def reward_from_logits(logits: Tensor, kind: str = "gail") -> Tensor:
@@ -193,10 +247,13 @@ def reward_from_logits(logits: Tensor, kind: str = "gail") -> Tensor:
 
 __all__ = [
     "GENERATOR_LOSSES",
+    "LossAndStats",
     "REWARD_KINDS",
     "discriminator_loss",
     "discriminator_step",
+    "frozen",
     "generator_loss",
+    "generator_step",
     "gradient_penalty",
     "reward_from_logits",
 ]

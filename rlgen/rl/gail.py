@@ -22,7 +22,7 @@ import torch
 from stable_baselines3.common.vec_env import VecEnv
 from torch import Tensor, nn
 
-from rlgen.core.adversarial import discriminator_step, reward_from_logits
+from rlgen.core.adversarial import LossAndStats, discriminator_step, reward_from_logits
 from rlgen.core.nets import mlp
 from rlgen.demos.format import Demonstrations
 from rlgen.rl.config import RewardWrapperConfig
@@ -168,8 +168,8 @@ class GailReward(LearnedRewardWrapper):
         cfg = self.config
         ent = cfg.entropy_bonus
 
-        def entropy_term(logits_real: Tensor, logits_fake: Tensor) -> Tensor:
-            return -ent * bernoulli_entropy(torch.cat([logits_real, logits_fake])).mean()
+        def entropy_term(logits_real: Tensor, logits_fake: Tensor) -> LossAndStats:
+            return -ent * bernoulli_entropy(torch.cat([logits_real, logits_fake])).mean(), {}
 
         results = []
         self.disc.train()

@@ -9,6 +9,7 @@ from rlgen.core.adversarial import (
     discriminator_loss,
     discriminator_step,
     generator_loss,
+    generator_step,
     gradient_penalty,
     reward_from_logits,
 )
@@ -147,7 +148,8 @@ def test_discriminator_step_tuple_inputs_penalty_and_extra_loss():
 
     def extra(lr, lf):
         calls.append((lr.shape, lf.shape))
-        return 0.5 * (lr.pow(2).mean() + lf.pow(2).mean())
+        term = 0.5 * (lr.pow(2).mean() + lf.pow(2).mean())
+        return term, {"extra/term": term}
 
     stats = discriminator_step(
         disc, opt, real, fake, grad_penalty=10.0, extra_loss=extra, max_grad_norm=1.0
@@ -156,8 +158,30 @@ def test_discriminator_step_tuple_inputs_penalty_and_extra_loss():
     assert stats["grad_penalty"] > 0 and stats["extra"] > 0
     total = stats["bce"] + 10.0 * stats["grad_penalty"] + stats["extra"]
     assert stats["loss"] == pytest.approx(total, rel=1e-5)
+    assert stats["extra/term"] == stats["extra"]  # the hook's stats come back as floats
     assert any(not torch.equal(a, b) for a, b in zip(before, disc.parameters()))
     assert policy.weight.grad is None  # fakes are detached
+
+
+def test_generator_step_trains_the_generator_through_a_frozen_discriminator():
+    torch.manual_seed(0)
+    disc, gen = nn.Linear(2, 1), nn.Linear(3, 2)
+    opt = torch.optim.SGD(gen.parameters(), lr=0.1)
+    disc_before, gen_before = [p.detach().clone() for p in disc.parameters()], gen.weight.detach().clone()
+    z = torch.randn(8, 3)
+    with torch.no_grad():
+        logits = disc(gen(z)).squeeze(-1).numpy()
+
+    def loss_fn():
+        assert not any(p.requires_grad for p in disc.parameters())
+        return generator_loss(disc(gen(z)).squeeze(-1)), {"g/norm": gen.weight.norm()}
+
+    out = generator_step(opt, loss_fn, freeze=[disc])
+    assert set(out) == {"loss", "g/norm"} and not out["loss"].requires_grad
+    assert out["loss"].item() == pytest.approx(np.log1p(np.exp(-logits)).mean(), rel=1e-6)  # -log D(G(z))
+    assert all(p.requires_grad and p.grad is None for p in disc.parameters())  # unfrozen after, and untouched
+    assert all(torch.equal(a, b) for a, b in zip(disc_before, disc.parameters()))
+    assert not torch.equal(gen.weight, gen_before)
 
 
 def test_nan_input_raises_and_leaves_parameters_unchanged():
@@ -188,7 +212,7 @@ def test_discriminator_step_logit_fn_k_plus_one():
 
     def extra(out_r, out_f):
         shapes.append((tuple(out_r.shape), tuple(out_f.shape)))
-        return out_r.sum() * 0.0
+        return out_r.sum() * 0.0, {}
 
     stats = discriminator_step(
         disc, opt, real, fake, logit_fn=lambda out: torch.logsumexp(out, -1), extra_loss=extra, grad_penalty=1.0,

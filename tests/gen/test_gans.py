@@ -21,9 +21,10 @@ from rlgen.gen.models.gan_layers import (
     VirtualBatchNormNet,
     data_dependent_init,
     feature_matching_loss,
+    k_plus_one_losses,
     slerp,
 )
-from rlgen.gen.models.improved_gan import ImprovedGANConfig, k_plus_one_losses
+from rlgen.gen.models.improved_gan import ImprovedGANConfig
 from rlgen.gen.models.infogan import InfoGANConfig
 
 SHAPES = [(1, 28, 28), (1, 8, 8), (3, 32, 32)]

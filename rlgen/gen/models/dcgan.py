@@ -15,14 +15,13 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from rlgen.core.adversarial import discriminator_step, generator_loss
+from rlgen.core.adversarial import discriminator_step, generator_loss, generator_step
 from rlgen.core.nets import ConvDecoder, ConvEncoder
 from rlgen.gen.base import DataInfo, GenerativeModel, ModelConfig
 from rlgen.gen.models.gan_layers import (
     dcgan_init,
     decoder_channels,
     encoder_channels,
-    frozen,
     images_and_labels,
     slerp,
 )
@@ -100,14 +99,9 @@ class DCGAN(GenerativeModel):
         d = discriminator_step(
             self.discriminate, optimizers["d"], x, fake, real_label=self.config.real_label, step=step
         )
-        with frozen(self.discriminator):
-            loss_g = generator_loss(self.discriminate(fake), kind=self.config.g_loss)
-        optimizers["g"].zero_grad(set_to_none=True)
-        loss_g.backward()
-        optimizers["g"].step()
-        return {
-            "loss/d": d["loss"], "loss/g": loss_g.detach(), "d/acc_real": d["acc_real"], "d/acc_fake": d["acc_fake"]
-        }
+        g = generator_step(optimizers["g"], lambda: (generator_loss(self.discriminate(fake), kind=self.config.g_loss), {}),
+                           freeze=[self.discriminator])
+        return {"loss/d": d["loss"], "loss/g": g["loss"], "d/acc_real": d["acc_real"], "d/acc_fake": d["acc_fake"]}
 
     @torch.no_grad()
     def sample(self, n: int) -> Tensor:

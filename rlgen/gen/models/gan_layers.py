@@ -13,9 +13,8 @@ and :func:`normal_init`.
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
@@ -366,23 +365,6 @@ def images_and_labels(batch: Any) -> tuple[Tensor, Tensor | None]:
     return batch[0], (batch[1] if len(batch) > 1 else None)
 
 
-@contextlib.contextmanager
-def frozen(module: nn.Module) -> Iterator[None]:
-    """No parameter gradients for ``module`` inside the block (inputs still get theirs).
-
-    The generator's loss backpropagates *through* the discriminator; freezing
-    it skips the unused gradients of its weights.
-    """
-    flags = [(p, p.requires_grad) for p in module.parameters()]
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
-
-
 __all__ = [
     "GaussianNoise",
     "HistoricalAverage",
@@ -395,7 +377,6 @@ __all__ = [
     "decoder_channels",
     "encoder_channels",
     "feature_matching_loss",
-    "frozen",
     "images_and_labels",
     "k_plus_one_losses",
     "normal_init",

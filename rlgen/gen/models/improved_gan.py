@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rlgen.core.adversarial import discriminator_step, generator_loss
+from rlgen.core.adversarial import LossAndStats, discriminator_step, generator_loss, generator_step
 from rlgen.core.nets import ConvDecoder, ConvEncoder, weight_norm
 from rlgen.gen.base import DataInfo, GenerativeModel, ModelConfig
 from rlgen.gen.models.gan_layers import (
@@ -47,9 +47,7 @@ from rlgen.gen.models.gan_layers import (
     decoder_channels,
     encoder_channels,
     feature_matching_loss,
-    frozen,
     images_and_labels,
-    k_plus_one_losses,
     normal_init,
 )
 
@@ -301,45 +299,46 @@ class ImprovedGAN(GenerativeModel):
             self._update_ema(step=step)
             return out
         fake = self.generator(self.prior(x.shape[0]))  # (B, C, H, W)
-        terms: dict[str, Tensor] = {}
 
-        def extra_loss(out_real: Tensor, out_fake: Tensor) -> Tensor:
-            loss = out_real.new_zeros(())
+        def d_terms(out_real: Tensor, out_fake: Tensor) -> LossAndStats:
+            loss, stats = out_real.new_zeros(()), {}
             if labelled is not None:
-                terms["sup"] = F.cross_entropy(self.discriminator(labelled[0]), labelled[1])
-                loss = loss + terms["sup"]
+                stats["loss/sup"] = F.cross_entropy(self.discriminator(labelled[0]), labelled[1])
+                loss = loss + stats["loss/sup"]
             if self.hist_d is not None:
-                terms["hist_d"] = self.hist_d.penalty(self.discriminator.parameters())
-                loss = loss + cfg.historical_weight * terms["hist_d"]
-            return loss
+                stats["loss/hist_d"] = self.hist_d.penalty(self.discriminator.parameters())
+                loss = loss + cfg.historical_weight * stats["loss/hist_d"]
+            return loss, stats
 
-        # With logsumexp logits, the BCE is the unsupervised term of k_plus_one_losses; the labelled term is extra.
-        d = discriminator_step(self.discriminator, optimizers["d"], x, fake, real_label=cfg.real_label,
-                               bce_weight=cfg.unsupervised_weight if cfg.semi_supervised else 1.0,
-                               extra_loss=extra_loss, logit_fn=self._logit, step=step)
-        if self.hist_d is not None:
-            self.hist_d.update(self.discriminator.parameters())
-        self._update_ema(step=step)
-        with frozen(self.discriminator):
+        def g_loss() -> LossAndStats:
             if cfg.feature_matching:
                 with torch.no_grad():
                     f_real = self.discriminator.features(x)  # (B, F)
                 loss_g = feature_matching_loss(f_real, self.discriminator.features(fake))
             else:
                 loss_g = generator_loss(self._logit(self.discriminator(fake)))
-        total_g = loss_g
-        if self.hist_g is not None:
-            terms["hist_g"] = self.hist_g.penalty(self.generator.parameters())
-            total_g = total_g + cfg.historical_weight * terms["hist_g"]
-        optimizers["g"].zero_grad(set_to_none=True)
-        total_g.backward()
-        optimizers["g"].step()
+            stats = {"loss/g": loss_g}
+            if self.hist_g is not None:
+                stats["loss/hist_g"] = self.hist_g.penalty(self.generator.parameters())
+                return loss_g + cfg.historical_weight * stats["loss/hist_g"], stats
+            return loss_g, stats
+
+        # With logsumexp logits, the BCE is the unsupervised term of k_plus_one_losses; the labelled term is extra.
+        d = discriminator_step(self.discriminator, optimizers["d"], x, fake, real_label=cfg.real_label,
+                               bce_weight=cfg.unsupervised_weight if cfg.semi_supervised else 1.0,
+                               extra_loss=d_terms, logit_fn=self._logit, step=step)
+        if self.hist_d is not None:
+            self.hist_d.update(self.discriminator.parameters())
+        self._update_ema(step=step)
+        g = generator_step(optimizers["g"], g_loss, freeze=[self.discriminator])
         if self.hist_g is not None:
             self.hist_g.update(self.generator.parameters())
-        out = {"loss/d": d["loss"], "loss/g": loss_g.detach(), "d/acc_real": d["acc_real"], "d/acc_fake": d["acc_fake"]}
+        out = {"loss/d": d["loss"], "loss/g": g["loss/g"], "d/acc_real": d["acc_real"], "d/acc_fake": d["acc_fake"]}
         if cfg.semi_supervised:
             out["loss/unsupervised"] = d["bce"]
-        out.update({f"loss/{k}": v.detach() for k, v in terms.items()})
+        out.update({k: d[k] for k in ("loss/sup", "loss/hist_d") if k in d})
+        if "loss/hist_g" in g:
+            out["loss/hist_g"] = g["loss/hist_g"]
         return out
 
     @torch.no_grad()

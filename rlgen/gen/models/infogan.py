@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rlgen.core.adversarial import discriminator_step, generator_loss
+from rlgen.core.adversarial import LossAndStats, discriminator_step, generator_loss, generator_step
 from rlgen.core.nets import ConvDecoder, ConvEncoder, make_activation
 from rlgen.gen.base import DataInfo, GenerativeModel, ModelConfig
-from rlgen.gen.models.gan_layers import dcgan_init, decoder_channels, encoder_channels, frozen, images_and_labels
+from rlgen.gen.models.gan_layers import dcgan_init, decoder_channels, encoder_channels, images_and_labels
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -175,26 +175,22 @@ class InfoGAN(GenerativeModel):
         x, _ = images_and_labels(batch)  # (B, C, H, W)
         z, cat, cont = self.prior(x.shape[0])
         fake = self.generate(z, cat, cont)  # (B, C, H, W)
-        info_d: dict[str, Tensor] = {}
 
-        def info_loss(out_real: Tensor, out_fake: Tensor) -> Tensor:
-            info_d.update(self.info_terms(out_fake[:, 1:], cat, cont))  # fakes are detached: trains Q (and the trunk if asked)
-            return info_d["loss"]
+        def info_loss(out_real: Tensor, out_fake: Tensor) -> LossAndStats:
+            info = self.info_terms(out_fake[:, 1:], cat, cont)  # fakes are detached: trains Q (and the trunk if asked)
+            return info["loss"], {"loss/info": info["loss"], "info/mi_cat": info["mi_cat"], "info/cont_nll": info["cont_nll"]}
+
+        def g_loss() -> LossAndStats:
+            out = self.discriminate_and_q(fake)  # (B, 1 + Q)
+            return generator_loss(self._logit(out)) + self.info_terms(out[:, 1:], cat, cont)["loss"], {}
 
         detach = not self.config.info_trains_trunk
         d = discriminator_step(lambda im: self.discriminate_and_q(im, detach_q_input=detach), optimizers["d"], x, fake,
                                extra_loss=info_loss, logit_fn=self._logit, step=step)
-        with frozen(self.trunk), frozen(self.d_head), frozen(self.q_head):
-            out = self.discriminate_and_q(fake)  # (B, 1 + Q)
-            info_g = self.info_terms(out[:, 1:], cat, cont)
-            loss_g = generator_loss(self._logit(out)) + info_g["loss"]
-        optimizers["g"].zero_grad(set_to_none=True)
-        loss_g.backward()
-        optimizers["g"].step()
+        g = generator_step(optimizers["g"], g_loss, freeze=[self.trunk, self.d_head, self.q_head])
         return {
-            "loss/d": d["loss"], "loss/g": loss_g.detach(), "loss/info": info_d["loss"].detach(),
-            "info/mi_cat": info_d["mi_cat"].detach(), "info/cont_nll": info_d["cont_nll"].detach(),
-            "d/acc_real": d["acc_real"], "d/acc_fake": d["acc_fake"],
+            "loss/d": d["loss"], "loss/g": g["loss"], "loss/info": d["loss/info"], "info/mi_cat": d["info/mi_cat"],
+            "info/cont_nll": d["info/cont_nll"], "d/acc_real": d["acc_real"], "d/acc_fake": d["acc_fake"],
         }
 
     # -- outputs ----------------------------------------------------------
