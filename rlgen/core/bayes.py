@@ -1,8 +1,13 @@
-"""Variational pieces shared by VIME's Bayesian dynamics model and the VAE.
+"""Gaussian pieces and a Bayesian layer: VIME's weight posterior, and one log-density the VAE shares.
+
+The Bayesian layers (:class:`BayesianLinear`, :class:`BayesianMLP`) and the KL
+terms between mean-field Gaussians (:func:`kl_normal`, :func:`kl_between`) serve
+VIME's dynamics model and its information gain; the VAE has no weight posterior
+and uses :func:`gaussian_log_prob` alone (its KL is estimated from samples, which
+an inverse autoregressive flow needs anyway).
 
 Parametrisation: Gaussians are given by mean and standard deviation
-(``sigma``), except :func:`kl_std_normal` which takes a log-variance (the VAE
-encoder's output) and :func:`gaussian_log_prob` which takes ``log_sigma``.
+(``sigma``), except :func:`gaussian_log_prob` which takes ``log_sigma``.
 Bayesian layers store ``sigma = softplus(rho)`` (Blundell et al. 2015, "Weight
 Uncertainty in Neural Networks") so ``rho`` is unconstrained.
 """
@@ -30,14 +35,6 @@ def kl_normal(mu_q: Tensor, sigma_q: Tensor, mu_p: Tensor, sigma_p: Tensor) -> T
     var_ratio = (sigma_q / sigma_p) ** 2
     mean_term = ((mu_q - mu_p) / sigma_p) ** 2
     return 0.5 * (var_ratio + mean_term - 1.0 - torch.log(var_ratio))
-
-
-def kl_std_normal(mu: Tensor, logvar: Tensor) -> Tensor:
-    """Elementwise ``KL(N(mu, exp(logvar)) || N(0, 1))`` (Kingma & Welling 2014, appendix B).
-
-    ``0.5 * (exp(logvar) + mu^2 - 1 - logvar)``; sum over latent dimensions for a VAE.
-    """
-    return 0.5 * (torch.exp(logvar) + mu.pow(2) - 1.0 - logvar)
 
 
 def gaussian_log_prob(x: Tensor, mu: Tensor, log_sigma: Tensor | float) -> Tensor:
@@ -251,6 +248,5 @@ __all__ = [
     "gaussian_log_prob",
     "kl_between",
     "kl_normal",
-    "kl_std_normal",
     "softplus_inverse",
 ]

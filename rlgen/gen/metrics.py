@@ -291,11 +291,6 @@ def hungarian_accuracy(pred_clusters: np.ndarray, labels: np.ndarray) -> float:
     return float(counts[rows, cols].sum() / pred.size)
 
 
-def bits_per_dim(nll_nats_per_image: float, n_dims: int) -> float:
-    """Negative log-likelihood in nats per image -> bits per dimension: ``nll / (n_dims ln 2)``."""
-    return float(nll_nats_per_image) / (n_dims * math.log(2.0))
-
-
 def accuracy(logits: Tensor, labels: Tensor) -> float:
     """Share of ``(N, K)`` logits whose argmax equals the ``(N,)`` labels; labels ``-1`` are skipped."""
     labelled = labels >= 0
@@ -330,5 +325,5 @@ def _batched(module: nn.Module, images: Tensor | np.ndarray, fn: Callable[[Tenso
     return torch.cat(outs) if outs else torch.empty(0, 0, dtype=torch.float64)
 
 
-__all__ = ["CLASSIFIER_KIND", "DomainClassifier", "accuracy", "bits_per_dim", "classifier_for", "classifier_score",
+__all__ = ["CLASSIFIER_KIND", "DomainClassifier", "accuracy", "classifier_for", "classifier_score",
            "domain_fid", "frechet_distance", "hungarian_accuracy", "random_shift", "train_classifier"]

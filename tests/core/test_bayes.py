@@ -13,7 +13,6 @@ from rlgen.core.bayes import (
     gaussian_log_prob,
     kl_between,
     kl_normal,
-    kl_std_normal,
     softplus_inverse,
 )
 
@@ -47,17 +46,6 @@ def test_kl_normal_broadcasts_scalar_prior():
     sq = RNG.uniform(0.1, 1.0, size=5)
     got = kl_normal(t(mq), t(sq), t(0.0), t(0.5))
     np.testing.assert_allclose(got.numpy(), np_kl_normal(mq, sq, 0.0, 0.5), rtol=1e-10)
-
-
-def test_kl_std_normal_matches_numpy():
-    mu = RNG.normal(size=(6, 2))
-    logvar = RNG.uniform(-3, 2, size=(6, 2))
-    expected = -0.5 * (1 + logvar - mu**2 - np.exp(logvar))
-    got = kl_std_normal(t(mu), t(logvar)).numpy()
-    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(
-        expected, np_kl_normal(mu, np.exp(0.5 * logvar), 0.0, 1.0), rtol=1e-10, atol=1e-12
-    )
 
 
 def test_gaussian_log_prob_matches_numpy():

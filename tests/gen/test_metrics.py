@@ -16,7 +16,6 @@ from rlgen.gen.data import load_data
 from rlgen.gen.metrics import (
     DomainClassifier,
     accuracy,
-    bits_per_dim,
     classifier_for,
     classifier_score,
     domain_fid,
@@ -116,9 +115,7 @@ def test_hungarian_accuracy():
         hungarian_accuracy(np.array([0, 1]), np.array([0]))
 
 
-def test_bits_per_dim_and_accuracy():
-    assert bits_per_dim(784 * math.log(2), 784) == pytest.approx(1.0)
-    assert bits_per_dim(80.0, 784) == pytest.approx(80.0 / (784 * math.log(2)))
+def test_accuracy_skips_unlabelled():
     logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0], [0.0, 5.0]])
     assert accuracy(logits, torch.tensor([0, 1, 1, 0])) == pytest.approx(0.5)
     assert accuracy(logits, torch.tensor([0, -1, -1, 0])) == pytest.approx(0.5)  # unlabelled skipped
