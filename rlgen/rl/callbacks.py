@@ -25,14 +25,14 @@ from rlgen.rl.rewards import reward_wrappers
 
 class ProgressBar(BaseCallback):
     """A progress bar over environment steps with ETA, steps/s, the latest episode return and the
-    latest losses: the algorithm's and the learned rewards' (those in :data:`SHOWN` that it logs).
+    latest losses: the algorithm's (those in :data:`SHOWN` that it logs) and the learned rewards'
+    (each wrapper's ``shown_on_progress_bar``).
 
     Place it after :class:`RewardHooks`, which logs the learned rewards' figures it shows.
     """
 
     SHOWN = {"train/loss": "loss", "train/value_loss": "vf_loss", "train/actor_loss": "actor_loss",
-             "train/critic_loss": "critic_loss", "gail/disc_loss": "D_loss", "gail/acc_policy": "D_acc_pi",
-             "vime/info_gain_median": "IG_med", "vime/dynamics_loss": "dyn_loss"}
+             "train/critic_loss": "critic_loss"}
 
     def __init__(self, total: int, *, enabled: bool = True) -> None:
         super().__init__()
@@ -40,9 +40,13 @@ class ProgressBar(BaseCallback):
         self.enabled = enabled
         self.bar: tqdm | None = None
         self._shown = 0
+        self._figures: dict[str, str] = {}  # logged key -> label, the algorithm's and the learned rewards'
 
     def _on_training_start(self) -> None:
         self._shown = self.model.num_timesteps
+        self._figures = dict(self.SHOWN)
+        for wrapper in reward_wrappers(self.model.get_env()):
+            self._figures.update(wrapper.shown_on_progress_bar)
         # A log file gets a line every 30 s rather than a redraw every 0.1 s.
         interactive = sys.stderr.isatty()
         self.bar = tqdm(total=max(self.total, self._shown), initial=self._shown, unit="step", dynamic_ncols=True,
@@ -66,7 +70,7 @@ class ProgressBar(BaseCallback):
         # Losses of the last update (stable-baselines3 keeps them until its next dump) and the
         # learned rewards' figures of this rollout.
         logged = self.model.logger.name_to_value
-        figures.update({short: f"{logged[key]:.3g}" for key, short in self.SHOWN.items() if key in logged})
+        figures.update({short: f"{logged[key]:.3g}" for key, short in self._figures.items() if key in logged})
         if figures:
             self.bar.set_postfix(figures, refresh=False)
 

@@ -117,6 +117,8 @@ def env_id_of(venv: VecEnv) -> str | None:
 class GailReward(LearnedRewardWrapper):
     """The GAIL reward as a ``VecEnvWrapper`` (see the module docstring)."""
 
+    shown_on_progress_bar = {"gail/disc_loss": "D_loss", "gail/acc_policy": "D_acc_pi"}
+
     def __init__(self, venv: VecEnv, *, demos: Demonstrations, config: GailConfig, seed: int = 0) -> None:
         super().__init__(venv, name="gail", combine="replace")
         demos.check_spaces(venv.observation_space, venv.action_space, env_id=env_id_of(venv))

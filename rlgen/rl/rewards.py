@@ -21,7 +21,7 @@ in an unmodified PPO or TRPO::
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -39,6 +39,9 @@ class LearnedRewardWrapper(VecEnvWrapper):
     :param combine: ``"replace"`` the incoming reward with the learned one (GAIL)
         or ``"add"`` it (VIME's intrinsic bonus).
     """
+
+    #: Keys of :meth:`rollout_stats` to show on the progress bar, with their short labels.
+    shown_on_progress_bar: ClassVar[dict[str, str]] = {}
 
     def __init__(self, venv: VecEnv, *, name: str, combine: str = "replace") -> None:
         if combine not in ("replace", "add"):
@@ -61,6 +64,11 @@ class LearnedRewardWrapper(VecEnvWrapper):
         """Called with a finished rollout's rewards ``(n_steps, n_envs)`` before advantages are
         computed: return them, rewritten if need be, and learn from the rollout."""
         return rewards
+
+    def count_rollout_reward(self, added: np.ndarray) -> None:
+        """Count a reward term that :meth:`process_rollout` adds to the whole rollout
+        ``(n_steps, n_envs)`` in ``reward/<name>``, as if it had been given step by step."""
+        self._sums[self.name] += float(added.mean()) * added.shape[0]
 
     def rollout_stats(self) -> dict[str, float]:
         """Figures about the last rollout's learning, to log (e.g. ``gail/disc_loss``)."""

@@ -76,6 +76,8 @@ class VimeConfig(RewardWrapperConfig):
 class VimeReward(LearnedRewardWrapper):
     """The VIME exploration bonus as a ``VecEnvWrapper`` (see the module docstring)."""
 
+    shown_on_progress_bar = {"vime/info_gain_median": "IG_med", "vime/dynamics_loss": "dyn_loss"}
+
     def __init__(self, venv: VecEnv, *, config: VimeConfig, seed: int = 0) -> None:
         super().__init__(venv, name="vime", combine="add")
         obs_dim = int(np.prod(venv.observation_space.shape))
@@ -121,7 +123,7 @@ class VimeReward(LearnedRewardWrapper):
         self.medians.append(float(np.median(gain)))
         scale = float(np.mean(self.medians))
         bonus = self.config.eta * gain / scale if scale > 0 else np.zeros_like(gain)
-        self._sums[self.name] += float(bonus.mean()) * n_steps  # so reward/vime logs the real bonus
+        self.count_rollout_reward(bonus)  # the step-time reward was 0: reward/vime logs the real bonus
         self._stats = {"vime/info_gain_median": self.medians[-1], "vime/info_gain_max": float(gain.max()),
                        "vime/bonus_mean": float(bonus.mean())}
         self.learn(obs, acts, nxt)

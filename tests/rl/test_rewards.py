@@ -49,6 +49,16 @@ def test_reward_replaced_and_env_reward_kept_in_info():
     np.testing.assert_array_equal(seen_next, next_obs)
 
 
+def test_a_bonus_added_to_the_whole_rollout_is_logged_as_its_reward():
+    """VIME's way: 0 at step time, the bonus added in process_rollout, counted in reward/<name>."""
+    venv = Constant(pendulum(), 0.0, combine="add", name="bonus")
+    venv.reset()
+    for _ in range(4):
+        venv.step(np.zeros((2, 1), dtype=np.float32))
+    venv.count_rollout_reward(np.array([[1.0, 3.0]] * 4, dtype=np.float32))  # (n_steps, n_envs)
+    assert venv.reward_stats()["reward/bonus"] == pytest.approx(2.0)
+
+
 def test_wrappers_stack_and_keep_the_innermost_env_reward():
     inner = Constant(pendulum(), 1.0, name="a")
     outer = Constant(inner, 2.0, combine="add", name="b")
