@@ -10,7 +10,7 @@ which are a good recipe for ``mnist5k``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -49,6 +49,24 @@ class ModelConfig(Variant):
     def build(self, info: DataInfo) -> "GenerativeModel":
         raise NotImplementedError
 
+    def data_defaults(self) -> dict[str, Any]:
+        """``[data]`` settings this model's built-in recipe uses instead of :class:`DataConfig`'s
+        (e.g. ``{"binarize": "dynamic"}``); a recipe's own values win."""
+        return {}
+
+    def trainer_defaults(self) -> dict[str, Any]:
+        """``[trainer]`` settings this model's built-in recipe uses instead of ``TrainerConfig``'s
+        (e.g. ``{"epochs": 30, "batch_size": 64}``); a recipe's own values win."""
+        return {}
+
+
+class LikelihoodConfig(ModelConfig):
+    """Base of the configs of the models scored by their log-likelihood (VAE, PixelCNN, PixelRNN)."""
+
+    def data_defaults(self) -> dict[str, Any]:
+        """Dynamically binarised images: the setting of the papers' MNIST log-likelihoods in nats."""
+        return {"binarize": "dynamic"}
+
 
 @dataclass
 class GenConfig:
@@ -77,10 +95,18 @@ class GenerativeModel(nn.Module):
     autoregressive over pixels.
     """
 
+    #: The model learns from the labelled training images, which training hands it through :meth:`set_labelled`.
+    uses_labelled_set: ClassVar[bool] = False
+
     def __init__(self, config: ModelConfig, info: DataInfo) -> None:
         super().__init__()
         self.config = config
         self.info = info
+
+    def set_labelled(self, x: Tensor, y: Tensor) -> None:
+        """Keep the labelled training images ``(N, C, H, W)`` and labels ``(N,)``; called before
+        training for models with :attr:`uses_labelled_set` (semi-supervised ones)."""
+        raise NotImplementedError(f"{type(self).__name__} does not learn from a labelled set")
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         raise NotImplementedError

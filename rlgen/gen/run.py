@@ -35,8 +35,8 @@ def default_config(kind: str) -> GenConfig:
         raise ConfigError(f"unknown model '{kind}'; choose one of {', '.join(sorted(kinds))}")
     model_cfg = kinds[kind]()
     cfg = GenConfig(name=kind, model=model_cfg)
-    overrides = {f"data.{k}": v for k, v in getattr(model_cfg, "data_defaults", lambda: {})().items()}
-    overrides.update({f"trainer.{k}": v for k, v in getattr(model_cfg, "trainer_defaults", lambda: {})().items()})
+    overrides = {f"data.{k}": v for k, v in model_cfg.data_defaults().items()}
+    overrides.update({f"trainer.{k}": v for k, v in model_cfg.trainer_defaults().items()})
     return apply_overrides(cfg, overrides, source=f"defaults of {kind}") if overrides else cfg
 
 
@@ -87,7 +87,7 @@ def train_gen(cfg: GenConfig, *, run_dir: Path | None = None, resume: bool = Fal
             if not resume:
                 save_config(Path(run_dir), cfg)
         run_dir = Path(distributed.broadcast_object(None if run_dir is None else str(run_dir)))
-        if hasattr(model, "set_labelled"):  # semi-supervised models draw labelled minibatches from these
+        if model.uses_labelled_set:  # semi-supervised models draw labelled minibatches from these
             x_lab, y_lab = _labelled(train)
             model.set_labelled(x_lab.to(device), y_lab.to(device))
         trainer = Trainer(model=model, train_data=train, test_data=test, config=cfg.trainer, run_dir=run_dir,

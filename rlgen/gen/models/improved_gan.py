@@ -212,6 +212,8 @@ def _generator(config: ImprovedGANConfig, info: DataInfo) -> nn.Module:
 class ImprovedGAN(GenerativeModel):
     """Improved GAN; see the module docstring. Call :meth:`set_labelled` before semi-supervised training."""
 
+    uses_labelled_set = True
+
     def __init__(self, config: ImprovedGANConfig, info: DataInfo) -> None:
         super().__init__(config, info)
         self.discriminator = Discriminator(config, info)

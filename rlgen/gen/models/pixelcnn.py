@@ -24,19 +24,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rlgen.core.masked import MaskedConv2d, split_channel_groups
-from rlgen.gen.base import DataInfo, ModelConfig
+from rlgen.gen.base import DataInfo, LikelihoodConfig
 from rlgen.gen.models.pixel import PixelModel
 
 
 @dataclass
-class PixelCNNConfig(ModelConfig):
+class PixelCNNConfig(LikelihoodConfig):
     """The ``[model] kind = "pixelcnn"`` table: a gated PixelCNN."""
 
     kind = "pixelcnn"
@@ -59,10 +58,6 @@ class PixelCNNConfig(ModelConfig):
             raise ValueError("pixelcnn channels, n_layers and head_channels must be at least 1")
         if self.first_kernel % 2 == 0 or self.kernel % 2 == 0 or min(self.first_kernel, self.kernel) < 1:
             raise ValueError("pixelcnn kernel sizes must be odd and positive")
-
-    def data_defaults(self) -> dict[str, Any]:
-        """Dynamically binarised images: the setting of the papers' MNIST log-likelihoods in nats."""
-        return {"binarize": "dynamic"}
 
     def build(self, info: DataInfo) -> PixelCNN:
         return PixelCNN(self, info)

@@ -26,18 +26,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from rlgen.core.masked import MaskedConv2d, split_channel_groups
-from rlgen.gen.base import DataInfo, ModelConfig
+from rlgen.gen.base import DataInfo, LikelihoodConfig
 from rlgen.gen.models.pixel import PixelModel
 
 
 @dataclass
-class PixelRNNConfig(ModelConfig):
+class PixelRNNConfig(LikelihoodConfig):
     """The ``[model] kind = "pixelrnn"`` table: a Row LSTM PixelRNN."""
 
     kind = "pixelrnn"
@@ -58,10 +57,6 @@ class PixelRNNConfig(ModelConfig):
             raise ValueError("pixelrnn channels and head_channels must be at least 1, n_layers at least 0")
         if self.first_kernel % 2 == 0 or self.first_kernel < 1:
             raise ValueError("pixelrnn first_kernel must be odd and positive")
-
-    def data_defaults(self) -> dict[str, Any]:
-        """Dynamically binarised images: the setting of the papers' MNIST log-likelihoods in nats."""
-        return {"binarize": "dynamic"}
 
     def build(self, info: DataInfo) -> PixelRNN:
         return PixelRNN(self, info)

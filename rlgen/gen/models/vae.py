@@ -38,7 +38,7 @@ from torch import Tensor, nn
 from rlgen.core.bayes import gaussian_log_prob
 from rlgen.core.masked import MADE
 from rlgen.core.nets import ConvDecoder, ConvEncoder, mlp
-from rlgen.gen.base import DataInfo, GenerativeModel, ModelConfig
+from rlgen.gen.base import DataInfo, GenerativeModel, LikelihoodConfig
 from rlgen.gen.likelihoods import bernoulli_log_prob, bits_per_dim, discretized_logistic_log_prob
 
 #: Floor of the decoder's logistic log-scale (in [0, 1] units; a bin is 1/255 ~ e^-5.5 wide).
@@ -48,7 +48,7 @@ _IW_CHUNK = 16
 
 
 @dataclass
-class VAEConfig(ModelConfig):
+class VAEConfig(LikelihoodConfig):
     """The ``[model] kind = "vae"`` table: a VAE, with an IAF posterior by default."""
 
     kind = "vae"
@@ -83,10 +83,6 @@ class VAEConfig(ModelConfig):
             raise ValueError("vae latent_dim must be at least 1, iaf_steps and context_dim at least 0")
         if self.free_bits < 0 or self.free_bits_group < 1 or self.iw_samples < 1:
             raise ValueError("vae free_bits must be >= 0, free_bits_group and iw_samples >= 1")
-
-    def data_defaults(self) -> dict[str, Any]:
-        """Dynamically binarised images: the setting of the papers' MNIST log-likelihoods in nats."""
-        return {"binarize": "dynamic"}
 
     def build(self, info: DataInfo) -> VAE:
         return VAE(self, info)
