@@ -14,7 +14,9 @@ from rlgen.core.nets import weight_norm
 from rlgen.errors import ConfigError
 from rlgen.gen.base import DataInfo, model_kinds
 from rlgen.gen.models.dcgan import DCGANConfig
-from rlgen.gen.models.gan_layers import (
+from rlgen.gen.models.gan_layers import slerp
+from rlgen.gen.models.improved_gan import ImprovedGANConfig
+from rlgen.gen.models.improved_gan.techniques import (
     HistoricalAverage,
     MinibatchDiscrimination,
     VirtualBatchNorm,
@@ -22,9 +24,7 @@ from rlgen.gen.models.gan_layers import (
     data_dependent_init,
     feature_matching_loss,
     k_plus_one_losses,
-    slerp,
 )
-from rlgen.gen.models.improved_gan import ImprovedGANConfig
 from rlgen.gen.models.infogan import InfoGANConfig
 
 SHAPES = [(1, 28, 28), (1, 8, 8), (3, 32, 32)]

@@ -3,7 +3,7 @@
 Every technique of section 3 is a config switch over one GAN: feature
 matching, minibatch discrimination, historical averaging, one-sided label
 smoothing and virtual batch norm (their pieces are in
-:mod:`rlgen.gen.models.gan_layers`). ``semi_supervised`` turns the
+:mod:`rlgen.gen.models.improved_gan.techniques`). ``semi_supervised`` turns the
 discriminator into the section-5 classifier with ``K + 1`` classes: it
 outputs ``K`` logits ``l_1..l_K`` and the fake class has a fixed logit 0, so
 
@@ -11,7 +11,7 @@ outputs ``K`` logits ``l_1..l_K`` and the fake class has a fixed logit 0, so
 
 i.e. ``D`` is the sigmoid of ``logsumexp_k l_k``: the usual GAN loss on that
 logit is the unsupervised loss, plus cross-entropy over the K real classes on
-labelled images (:func:`~rlgen.gen.models.gan_layers.k_plus_one_losses`). ``supervised_only`` trains the
+labelled images (:func:`~rlgen.gen.models.improved_gan.techniques.k_plus_one_losses`). ``supervised_only`` trains the
 same classifier on the labelled images alone, the baseline for that result.
 
 The defaults follow the paper's MNIST code (openai/improved-gan,
@@ -36,18 +36,15 @@ from torch import Tensor, nn
 from rlgen.core.adversarial import LossAndStats, discriminator_step, generator_loss, generator_step
 from rlgen.core.nets import ConvDecoder, ConvEncoder, weight_norm
 from rlgen.gen.base import DataInfo, GenerativeModel, ModelConfig
-from rlgen.gen.models.gan_layers import (
+from rlgen.gen.models.gan_layers import dcgan_init, decoder_channels, encoder_channels, images_and_labels
+from rlgen.gen.models.improved_gan.techniques import (
     GaussianNoise,
     HistoricalAverage,
     MinibatchDiscrimination,
     VirtualBatchNormNet,
     cycled_indices,
     data_dependent_init,
-    dcgan_init,
-    decoder_channels,
-    encoder_channels,
     feature_matching_loss,
-    images_and_labels,
     normal_init,
 )
 
