@@ -128,10 +128,3 @@ class GenerativeModel(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
-
-
-def model_kinds() -> dict[str, type]:
-    """Registered image-model configs by kind (importing rlgen.gen.models registers them)."""
-    import rlgen.gen.models  # noqa: F401
-
-    return ModelConfig.variants()

@@ -20,7 +20,8 @@ from rlgen.core.distributed import resolve_device
 from rlgen.core.images import save_grid
 from rlgen.core.trainer import Trainer
 from rlgen.errors import ConfigError, RlgenError
-from rlgen.gen.base import GenConfig, GenerativeModel, model_kinds
+from rlgen.gen.base import GenConfig, GenerativeModel
+from rlgen.gen.models import model_kinds
 from rlgen.runs import new_run_dir, save_config
 from rlgen.seeding import deterministic_kernels
 

@@ -12,7 +12,8 @@ from rlgen.config import field_docs, from_dict
 from rlgen.core.adversarial import discriminator_step
 from rlgen.core.nets import weight_norm
 from rlgen.errors import ConfigError
-from rlgen.gen.base import DataInfo, model_kinds
+from rlgen.gen.base import DataInfo
+from rlgen.gen.models import model_kinds
 from rlgen.gen.models.dcgan import DCGANConfig
 from rlgen.gen.models.gan_layers import slerp
 from rlgen.gen.models.improved_gan import ImprovedGANConfig

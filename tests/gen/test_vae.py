@@ -9,7 +9,8 @@ from torch.autograd.functional import jacobian
 
 from rlgen.config import field_docs, from_dict
 from rlgen.core.bayes import kl_normal
-from rlgen.gen.base import DataInfo, GenConfig, model_kinds
+from rlgen.gen.base import DataInfo, GenConfig
+from rlgen.gen.models import model_kinds
 from rlgen.gen.models.vae import VAE, IAFStep, VAEConfig
 
 BINARY = DataInfo((1, 8, 8), 10, True)
