@@ -7,7 +7,6 @@ import pytest
 import torch
 from torch import nn
 from stable_baselines3 import PPO
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from sb3_contrib import TRPO
 
@@ -58,22 +57,13 @@ class FakeDisc(torch.nn.Module):
         return self(torch.as_tensor(obs), torch.as_tensor(acts, dtype=torch.float32)).numpy()
 
 
-class Snapshot(BaseCallback):
-    def _on_step(self):
-        return True
-
-    def _on_rollout_end(self):
-        buf = self.model.rollout_buffer
-        self.rewards, self.actions = buf.rewards.copy(), buf.actions.copy()
-
-
 @pytest.mark.parametrize("algo", [PPO, TRPO])
-def test_agent_learns_from_the_discriminator_reward_not_the_env_reward(expert, algo):
+def test_agent_learns_from_the_discriminator_reward_not_the_env_reward(expert, algo, snapshot):
     venv = gail(expert, updates_per_rollout=0)
     venv.disc = FakeDisc()
     model = algo("MlpPolicy", venv, n_steps=64, batch_size=64, seed=0,
                  rollout_buffer_class=HookedRolloutBuffer, rollout_buffer_kwargs={"hooks": [venv]})
-    snap = Snapshot()
+    snap = snapshot()
     model.learn(64, callback=snap)
     sent = np.clip(snap.actions[..., 0], -2, 2)  # the env receives clipped actions
     expected = np.log1p(np.exp(3.0 * sent))  # -log(1 - sigmoid(l)) = softplus(l)

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from sb3_contrib import TRPO
 from stable_baselines3 import PPO
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
 from rlgen.errors import NonFiniteError
@@ -87,24 +86,12 @@ def test_non_finite_learned_reward_is_a_clear_error():
         venv.step(np.zeros((2, 1), dtype=np.float32))
 
 
-class Snapshot(BaseCallback):
-    """Copies the rollout buffer when the rollout ends, after advantages and before the update."""
-
-    def _on_step(self):
-        return True
-
-    def _on_rollout_end(self):
-        buf = self.model.rollout_buffer
-        self.rewards, self.values = buf.rewards.copy(), buf.values.copy()
-        self.advantages, self.starts = buf.advantages.copy(), buf.episode_starts.copy()
-
-
 @pytest.mark.parametrize("algo", [PPO, TRPO])
-def test_rollout_processing_reaches_the_advantages(algo):
+def test_rollout_processing_reaches_the_advantages(algo, snapshot):
     venv = RolloutRewrite(pendulum(), -5.0)
     model = algo("MlpPolicy", venv, n_steps=16, batch_size=16, seed=0,
                  rollout_buffer_class=HookedRolloutBuffer, rollout_buffer_kwargs={"hooks": [venv]})
-    snap = Snapshot()
+    snap = snapshot()
     model.learn(16, callback=snap)
     assert venv.processed == (16, 2)
     assert np.all(snap.rewards == 1.0)  # not the -5 the wrapper gave at step time

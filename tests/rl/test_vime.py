@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from sb3_contrib import TRPO
 from stable_baselines3 import PPO
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
 from rlgen.demos import Demonstrations, record
@@ -17,30 +16,14 @@ from rlgen.rl.vime import VimeConfig, VimeReward
 SMALL = dict(eta=0.5, updates_per_rollout=5, min_pool_size=1, n_samples=2)
 
 
-class EnvRewards(BaseCallback):
-    """Keeps the env's own rewards as they were stepped, and the buffer after advantages."""
-
-    def _on_rollout_start(self):
-        self.env_rewards = []
-
-    def _on_step(self):
-        self.env_rewards.append([info["reward/env"] for info in self.locals["infos"]])
-        return True
-
-    def _on_rollout_end(self):
-        buf = self.model.rollout_buffer
-        self.rewards, self.values = buf.rewards.copy(), buf.values.copy()
-        self.advantages, self.starts = buf.advantages.copy(), buf.episode_starts.copy()
-
-
 @pytest.mark.parametrize("algo", [PPO, TRPO])
-def test_bonus_reaches_the_advantages(algo):
+def test_bonus_reaches_the_advantages(algo, snapshot):
     venv = VimeReward(make_vec_env("Pendulum-v1", n_envs=2, seed=0), config=VimeConfig(**SMALL), seed=0)
     model = algo("MlpPolicy", venv, n_steps=32, batch_size=32, seed=0,
                  **hooked_buffer_kwargs(venv))
-    cb = EnvRewards()
+    cb = snapshot("reward/env")
     model.learn(128, callback=cb)  # two rollouts: the second uses a trained model and a median history
-    bonus = cb.rewards - np.array(cb.env_rewards)
+    bonus = cb.rewards - np.array(cb.stepped)
     assert np.all(bonus > 0)  # information gain is positive for every transition
     np.testing.assert_allclose(np.median(bonus) / SMALL["eta"], venv.medians[-1] / np.mean(venv.medians), rtol=1e-4)
     # The advantages were computed from env reward + bonus (GAE recursion inside the rollout).
@@ -51,7 +34,7 @@ def test_bonus_reaches_the_advantages(algo):
     assert len(venv.pool) == 128 and len(venv.medians) == 2
 
 
-def test_stacks_on_gail(tmp_path):
+def test_stacks_on_gail(tmp_path, snapshot):
     swing = lambda obs: np.clip(2.0 * np.sign(obs[:, 2:3]), -2, 2).astype(np.float32)  # noqa: E731
     path = record(swing, "Pendulum-v1", episodes=2, progress=False).save(tmp_path / "d.npz")
     gail = GailReward(make_vec_env("Pendulum-v1", n_envs=2, seed=0), demos=Demonstrations.load(path),
@@ -60,19 +43,9 @@ def test_stacks_on_gail(tmp_path):
     assert reward_wrappers(venv) == [gail, venv]
     model = PPO("MlpPolicy", venv, n_steps=32, batch_size=32, seed=0,
                 rollout_buffer_class=HookedRolloutBuffer, rollout_buffer_kwargs={"hooks": reward_wrappers(venv)})
-    gail_rewards = []
-
-    class Grab(BaseCallback):
-        def _on_step(self):
-            gail_rewards.append([info["reward/gail"] for info in self.locals["infos"]])
-            return True
-
-        def _on_rollout_end(self):
-            self.rewards = self.model.rollout_buffer.rewards.copy()
-
-    grab = Grab()
+    grab = snapshot("reward/gail")
     model.learn(32, callback=grab)
-    bonus = grab.rewards - np.array(gail_rewards)
+    bonus = grab.rewards - np.array(grab.stepped)
     assert np.all(bonus > 0)  # GAIL's reward replaced the env's, and VIME's bonus was added on top
 
 
