@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -127,8 +128,12 @@ def test_errors_are_one_line_with_exit_code_2(args, words, capsys, tmp_path):
 
 
 def test_console_script_is_installed():
-    out = subprocess.run([sys.executable, "-m", "rlgen.cli", "--help"], capture_output=True, text=True, check=True)
-    assert "rlgen" in out.stdout
+    """The ``rlgen`` script pip installs (``[project.scripts]``), found beside this Python, runs the CLI."""
+    script = Path(sys.executable).parent / "rlgen"
+    if not script.is_file():
+        script = Path(shutil.which("rlgen") or "rlgen")
+    out = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
+    assert "usage: rlgen" in out.stdout and "train" in out.stdout
 
 
 def test_demos_record_info_and_gail_and_bc_from_them(tmp_path, capsys):

@@ -51,7 +51,7 @@ def test_learned_rewards_are_reproducible(tmp_path, recipe, tag, extra):
                      *PPO_TINY, "--total_timesteps", "1024", "--seed", str(seed), *extra]) == 0
         return json.loads((tmp_path / name / "summary.json").read_text()), read_scalars(tmp_path / name)
 
-    (a, sa), (b, sb), (c, sc) = run("a", 3), run("b", 3), run("c", 4)
+    (a, sa), (b, sb), (_, sc) = run("a", 3), run("b", 3), run("c", 4)
     assert len(sa[tag]) >= 1
     np.testing.assert_array_equal(sa[tag], sb[tag])
     assert a["eval"]["returns"] == b["eval"]["returns"]

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -104,8 +106,26 @@ def _assert_same_params(a: Trainer, b: Trainer) -> None:
         assert torch.equal(pa[k], pb[k]), k
 
 
-def test_model_satisfies_protocol() -> None:
+def test_models_implement_the_protocol_with_its_signatures() -> None:
+    """isinstance on a runtime Protocol only checks that the names exist; the Trainer calls
+    ``train_step(batch, optimizers, step)`` and ``configure_optimizers()``, so check the parameters
+    of the tiny model here and of every image model."""
+    import rlgen.gen.models  # noqa: F401  (defines every image model)
+    from rlgen.gen.base import GenerativeModel
+
+    def subclasses(cls: type) -> list[type]:
+        return [c for sub in cls.__subclasses__() for c in [sub, *subclasses(sub)]]
+
+    def params(fn: Any) -> list[str]:
+        return [p for p in inspect.signature(fn).parameters if p != "self"]
+
+    models = [TinyAutoencoder, *subclasses(GenerativeModel)]
+    assert {"VAE", "DCGAN", "InfoGAN", "ImprovedGAN", "PixelCNN", "PixelRNN"} <= {c.__name__ for c in models}
+    for cls in models:
+        for name in ("configure_optimizers", "train_step"):
+            assert params(getattr(cls, name)) == params(getattr(TrainableModel, name)), (cls.__name__, name)
     assert isinstance(TinyAutoencoder(TinyConfig()), TrainableModel)
+    assert not isinstance(nn.Linear(2, 2), TrainableModel)
 
 
 def test_fit_trains_and_writes_run_outputs(tmp_path) -> None:

@@ -277,10 +277,15 @@ def test_labels_per_class_hides_the_rest():
     assert_one_line_error(excinfo, "labels_per_class")
 
 
-def test_bad_settings_are_one_line_errors():
-    with pytest.raises(RlgenError):
-        load_data(DataConfig(dataset="svhn"), split="train")  # type: ignore[arg-type]
-    with pytest.raises(RlgenError):
-        load_data(DataConfig(binarize="sometimes"), split="train")  # type: ignore[arg-type]
-    with pytest.raises(RlgenError):
-        load_data(DataConfig(labels_per_class=-1), split="train")
+@pytest.mark.parametrize(
+    "cfg, fragments",
+    [
+        (DataConfig(dataset="svhn"), ["'svhn'", "mnist5k"]),  # type: ignore[arg-type]
+        (DataConfig(binarize="sometimes"), ["'sometimes'", "dynamic"]),  # type: ignore[arg-type]
+        (DataConfig(labels_per_class=-1), ["labels_per_class", "-1"]),
+    ],
+)
+def test_bad_settings_are_one_line_errors(cfg, fragments):
+    with pytest.raises(RlgenError) as excinfo:
+        load_data(cfg, split="train")
+    assert_one_line_error(excinfo, *fragments)  # names the bad value and what would do
