@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import platform
+import shlex
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +43,27 @@ def run(cfg: TrainConfig, run_dir: Path) -> dict:
         return summary
     resume = run_dir.exists() and latest_checkpoint(run_dir) is not None
     return train(cfg, run_dir=run_dir, resume=resume, progress=sys.stderr.isatty())
+
+
+def add_run_options(parser: argparse.ArgumentParser, *, runs_dir: Path, out: Path) -> None:
+    """The options every training benchmark takes: ``--throughput-only``, ``--runs-dir``, ``--out``, ``--ray``."""
+    parser.add_argument("--throughput-only", action="store_true",
+                        help="measure the throughput alone; the JSON keeps its runs and their command")
+    parser.add_argument("--runs-dir", default=str(runs_dir),
+                        help="where the training runs live (keep it between sessions to resume)")
+    parser.add_argument("--out", default=str(out))
+    add_ray_option(parser)
+
+
+def start_results(args: argparse.Namespace, script: str) -> tuple[Path, dict, str]:
+    """``(results path, results so far, this command line)``: a re-run updates the JSON it finds, and
+    stamps it with the command, machine and date unless it only measures the throughput."""
+    out_path = Path(args.out)
+    results = json.loads(out_path.read_text()) if out_path.is_file() else {"tasks": {}}
+    command = f"python bench/{script} " + shlex.join(sys.argv[1:])
+    if not args.throughput_only:
+        results.update(command=command, machine=machine(), date=time.strftime("%Y-%m-%d"))
+    return out_path, results, command
 
 
 def add_ray_option(parser) -> None:

@@ -21,16 +21,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import subprocess
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, add_ray_option, eval_curve, machine, run, run_through_ray, task_axes, throughput
+from common import ROOT, add_run_options, eval_curve, machine, run, run_through_ray, start_results, task_axes, throughput
 
 from rlgen.config import apply_overrides, load_recipe
 from rlgen.demos import Demonstrations
@@ -84,17 +82,17 @@ def plot(results: dict, path: Path) -> None:
     fig, axes = task_axes(len(tasks), width=6, height=4.2)
     for ax, task in zip(axes, tasks):
         r = results["tasks"][task]
-        for name, run in sorted(r["gail"].items()):
-            c = np.array(run["curve"])
+        for name, entry in sorted(r["gail"].items()):
+            c = np.array(entry["curve"])
             if len(c):
                 ax.plot(c[:, 0], c[:, 1], label=f"rlgen GAIL {name}")
-        for name, run in sorted(r.get("imitation", {}).items()):
-            c = np.array(run.get("curve", []))
+        for name, entry in sorted(r.get("imitation", {}).items()):
+            c = np.array(entry.get("curve", []))
             if len(c):
                 ax.plot(c[:, 0], c[:, 1], "--", label=f"imitation GAIL {name}")
         ax.axhline(r["expert_return"], color="k", lw=1, label="expert")
-        for name, run in sorted(r.get("bc", {}).items()):
-            ax.axhline(run["return"], color="gray", ls=":", lw=1)
+        for entry in r.get("bc", {}).values():
+            ax.axhline(entry["return"], color="gray", ls=":", lw=1)
         ax.set_title(f"{r['env_id']}: GAIL from demonstrations (dotted: BC)")
         ax.set_xlabel("environment steps")
         ax.set_ylabel("evaluation return")
@@ -111,21 +109,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="seeds for the first trajectory count")
     parser.add_argument("--budget", type=int, default=None, help="env steps per GAIL run (default: the recipe's)")
     parser.add_argument("--throughput-steps", type=int, default=30_000, help="env steps per throughput measurement (0: skip)")
-    parser.add_argument("--throughput-only", action="store_true",
-                        help="measure the throughput alone; the JSON keeps its runs and their command")
     parser.add_argument("--imitation-python", default=str(ROOT.parent / "venv-imitation" / "bin" / "python"),
                         help="python of a venv with the imitation library ('' to run none; finished runs are still read)")
-    parser.add_argument("--runs-dir", default=str(ROOT / "bench" / "runs"),
-                        help="where the training runs live (keep it between sessions to resume)")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "gail.json"))
-    add_ray_option(parser)
+    add_run_options(parser, runs_dir=ROOT / "bench" / "runs", out=ROOT / "bench" / "results" / "gail.json")
     args = parser.parse_args()
 
-    out_path = Path(args.out)
-    results = json.loads(out_path.read_text()) if out_path.is_file() else {"tasks": {}}
-    command = "python bench/gail.py " + shlex.join(sys.argv[1:])
-    if not args.throughput_only:
-        results.update(command=command, machine=machine(), date=time.strftime("%Y-%m-%d"))
+    out_path, results, command = start_results(args, "gail.py")
     for task in args.tasks:
         runs = Path(args.runs_dir) / task
         base = gail_config(task, trajectories=args.trajectories[0], seed=0, budget=args.budget)

@@ -16,7 +16,6 @@ import argparse
 import json
 import time
 
-import gymnasium as gym
 import numpy as np
 import torch
 from imitation.algorithms.adversarial.gail import GAIL
@@ -36,10 +35,11 @@ def load_trajectories(path: str, n: int) -> tuple[list, dict]:
         lengths = d["episode_lengths"][:n] if n else d["episode_lengths"]
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         trajs = []
-        for s, l in zip(starts, lengths):
-            obs = np.concatenate([d["obs"][s:s + l], d["next_obs"][s + l - 1:s + l]])
-            trajs.append(types.TrajectoryWithRew(obs=obs, acts=d["acts"][s:s + l], infos=None,
-                                                 terminal=bool(d["terminated"][s + l - 1]), rews=d["rewards"][s:s + l]))
+        for s, n_steps in zip(starts, lengths):
+            e = s + n_steps
+            obs = np.concatenate([d["obs"][s:e], d["next_obs"][e - 1:e]])
+            trajs.append(types.TrajectoryWithRew(obs=obs, acts=d["acts"][s:e], infos=None,
+                                                 terminal=bool(d["terminated"][e - 1]), rews=d["rewards"][s:e]))
     return trajs, meta
 
 

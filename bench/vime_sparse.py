@@ -24,14 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, add_ray_option, eval_curve, machine, run, run_through_ray, task_axes, throughput, train_curve
+from common import ROOT, add_run_options, eval_curve, machine, run, run_through_ray, start_results, task_axes, throughput, train_curve
 
 from rlgen.checkpoint import atomic_write_json
 from rlgen.config import apply_overrides, load_recipe
@@ -118,21 +116,13 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=None, help="env steps per run (default: the recipe's)")
     parser.add_argument("--throughput-steps", type=int, default=20_000,
                         help="env steps per throughput measurement on SparseHalfCheetah (0: skip)")
-    parser.add_argument("--throughput-only", action="store_true",
-                        help="measure the throughput alone; the JSON keeps its runs and their command")
-    parser.add_argument("--runs-dir", default=str(ROOT / "bench" / "runs" / "vime"),
-                        help="where the training runs live (keep it between sessions to resume)")
     parser.add_argument("--final-episodes", type=int, default=50,
                         help="deterministic episodes of each run's final policy that decide whether it solved the task")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "vime_sparse.json"))
-    add_ray_option(parser)
+    add_run_options(parser, runs_dir=ROOT / "bench" / "runs" / "vime",
+                    out=ROOT / "bench" / "results" / "vime_sparse.json")
     args = parser.parse_args()
 
-    out_path = Path(args.out)
-    results = json.loads(out_path.read_text()) if out_path.is_file() else {"tasks": {}}
-    command = "python bench/vime_sparse.py " + shlex.join(sys.argv[1:])
-    if not args.throughput_only:
-        results.update(command=command, machine=machine(), date=time.strftime("%Y-%m-%d"))
+    out_path, results, command = start_results(args, "vime_sparse.py")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     if args.ray and not args.throughput_only:
         jobs = [(config(task, method, seed=seed, budget=args.budget), Path(args.runs_dir) / task / f"{method}-s{seed}")
