@@ -13,19 +13,22 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from rlgen.errors import UsageError
+
 EXAMPLES = """\
 examples:
-  rlgen train agents/pendulum-ppo.toml                      train from a recipe
+  rlgen train agents/pendulum-ppo.toml                      train from a recipe (writes runs/pendulum-ppo/)
   rlgen train agents/hopper-trpo.toml --total_timesteps 2e5 --n_envs 2
-  rlgen train --resume runs/hopper-trpo                     continue an interrupted run
+  rlgen train agents/pendulum-gail.toml --wrappers.0.n_episodes 4   GAIL from 4 expert episodes
+  rlgen train --resume runs/pendulum-ppo                    continue an interrupted run
   rlgen eval runs/pendulum-ppo --episodes 20                evaluate a finished run
   rlgen eval demos/experts/hopper-v5 --frames hopper.png --video hopper.gif
-  rlgen demos record runs/hopper-trpo --episodes 25 --out demos/hopper.npz
-  rlgen demos info demos/hopper.npz
+  rlgen demos record demos/experts/pendulum-v1 --episodes 25 --out pendulum.npz
+  rlgen demos info demos/hopper-v5.npz
   rlgen plot runs/pendulum-gail runs/pendulum-ppo --out curves.png
   rlgen sweep agents/pendulum-ppo.toml --seeds 5 --grid ppo.learning_rate=1e-3,3e-4
 
-Every recipe key is an option: 'rlgen train --help' lists them.
+Every recipe key is an option: 'rlgen train --help' lists them with their defaults.
 """
 
 SWEEP_EXAMPLES = """\
@@ -68,6 +71,11 @@ def _return_text(ev: dict) -> str:
     return f"{ev['mean_return']:.1f} ± {ev['std_return']:.1f} ({ev['episodes']} episodes)"
 
 
+def _no_extra(extra: list[str], command: str) -> None:
+    if extra:
+        raise UsageError(f"{command}: unrecognised arguments {' '.join(extra)}; see '{command} --help'")
+
+
 # -------------------------------------------------------------------- commands
 
 
@@ -84,11 +92,8 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
         save_config(run_dir, cfg)
     else:
         if args.recipe is None:
-            raise SystemExit("rlgen train: give a RECIPE (a .toml file, see agents/) or --resume RUN_DIR")
-        cfg = load_recipe(TrainConfig, args.recipe)
-        if not cfg.name:
-            overrides.setdefault("name", Path(args.recipe).stem)
-        cfg = apply_overrides(cfg, overrides)
+            raise UsageError("rlgen train: give a RECIPE (a .toml file, see agents/) or --resume RUN_DIR")
+        cfg = apply_overrides(load_recipe(TrainConfig, args.recipe), overrides)
         run_dir = None
     summary = train(cfg, run_dir=run_dir, resume=bool(args.resume), progress=not args.no_progress)
     rows = [("run", summary["run_dir"]), ("env", summary["env_id"]), ("algo", summary["algo"]),
@@ -124,8 +129,7 @@ def cmd_sweep(args: argparse.Namespace, extra: list[str]) -> int:
 def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
     from rlgen.rl.train import evaluate_run
 
-    if extra:
-        raise SystemExit(f"rlgen eval: unrecognised arguments {' '.join(extra)}")
+    _no_extra(extra, "rlgen eval")
     run_dir = Path(args.run_dir)
     cfg, model_path, result = evaluate_run(run_dir, episodes=args.episodes, seed=args.seed,
                                            deterministic=not args.stochastic, best=args.best)
@@ -149,8 +153,7 @@ def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
 def cmd_plot(args: argparse.Namespace, extra: list[str]) -> int:
     from rlgen.plot import plot_runs
 
-    if extra:
-        raise SystemExit(f"rlgen plot: unrecognised arguments {' '.join(extra)}")
+    _no_extra(extra, "rlgen plot")
     out = Path(args.out) if args.out else Path(args.run_dirs[0]) / "curves.png"
     print(f"wrote {plot_runs([Path(d) for d in args.run_dirs], out, title=args.title, tags=args.tags)}")
     return 0
@@ -175,15 +178,17 @@ def cmd_gen(args: argparse.Namespace, extra: list[str]) -> int:
             cfg, run_dir = gen.load_gen_recipe(args.model), None
         else:
             cfg, run_dir = gen.default_config(args.model), None
-        # Options for the chosen model's own keys exist only once the model is known.
-        p = argparse.ArgumentParser(prog=f"rlgen gen train {cfg.model.kind}", add_help=False)
-        add_config_arguments(p, GenConfig)
-        add_config_arguments(p, type(cfg.model), title=f"{cfg.model.kind} options", prefix="model.")
+        # Options for the chosen model's own keys exist only once the model is known; the help
+        # shows them with this recipe's values as defaults.
+        p = argparse.ArgumentParser(prog="rlgen gen train", usage=GEN_TRAIN_USAGE, add_help=False,
+                                    epilog=GEN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        _gen_train_options(p)
+        add_config_arguments(p, GenConfig, title="run keys", defaults=cfg)
+        add_config_arguments(p, type(cfg.model), title=f"{cfg.model.kind} options", prefix="model.", defaults=cfg.model)
         if args.help:
             from rlgen.config import to_toml
 
-            print(args.help_parser.format_help())
-            print(p.format_help().split("\n", 1)[1])
+            print(p.format_help())
             print(f"the recipe these options change ({cfg.model.kind}'s defaults, as config.toml will hold it):\n")
             print(to_toml(cfg))
             return 0
@@ -198,8 +203,7 @@ def cmd_gen(args: argparse.Namespace, extra: list[str]) -> int:
         if first:
             print_table("training finished", [(k, v) for k, v in summary.items() if isinstance(v, (int, float, str))])
         return 0
-    if extra:
-        raise SystemExit(f"rlgen gen {args.gen_command}: unrecognised arguments {' '.join(extra)}")
+    _no_extra(extra, f"rlgen gen {args.gen_command}")
     if args.gen_command == "sample":
         print(f"wrote {gen.sample_grid(args.run_dir, n=args.n, out=Path(args.out) if args.out else None, seed=args.seed)}")
     elif args.gen_command == "eval":
@@ -213,8 +217,7 @@ def cmd_gen(args: argparse.Namespace, extra: list[str]) -> int:
 def cmd_demos_record(args: argparse.Namespace, extra: list[str]) -> int:
     from rlgen.demos import policy_from_run, record
 
-    if extra:
-        raise SystemExit(f"rlgen demos record: unrecognised arguments {' '.join(extra)}")
+    _no_extra(extra, "rlgen demos record")
     policy, cfg = policy_from_run(args.run_dir, deterministic=not args.stochastic, best=args.best)
     demos = record(policy, cfg.env_id, env_kwargs=cfg.env_kwargs, episodes=args.episodes, seed=args.seed,
                    source=f"rlgen run {args.run_dir}{' (best)' if args.best else ''} ({cfg.algo})", min_return=args.min_return,
@@ -227,8 +230,7 @@ def cmd_demos_record(args: argparse.Namespace, extra: list[str]) -> int:
 def cmd_demos_info(args: argparse.Namespace, extra: list[str]) -> int:
     from rlgen.demos import Demonstrations
 
-    if extra:
-        raise SystemExit(f"rlgen demos info: unrecognised arguments {' '.join(extra)}")
+    _no_extra(extra, "rlgen demos info")
     print_table(str(args.file), Demonstrations.load(args.file).describe())
     return 0
 
@@ -237,8 +239,7 @@ def cmd_demos_minari(args: argparse.Namespace, extra: list[str]) -> int:
     from rlgen.demos import Demonstrations
     from rlgen.demos.minari_io import from_minari, to_minari
 
-    if extra:
-        raise SystemExit(f"rlgen demos: unrecognised arguments {' '.join(extra)}")
+    _no_extra(extra, "rlgen demos")
     if args.demos_command == "to-minari":
         to_minari(Demonstrations.load(args.file), args.dataset_id, root=args.root)
         print(f"wrote Minari dataset {args.dataset_id}" + (f" under {args.root}" if args.root else ""))
@@ -251,10 +252,20 @@ def cmd_demos_minari(args: argparse.Namespace, extra: list[str]) -> int:
 
 # ---------------------------------------------------------------------- parser
 
+GEN_TRAIN_USAGE = "rlgen gen train [MODEL | RECIPE.toml] [--resume RUN_DIR] [--data.* V] [--trainer.* V] [--model.* V]"
+
+
+def _gen_train_options(p: argparse.ArgumentParser) -> None:
+    """The options 'rlgen gen train' has before its model is known (its help adds the model's)."""
+    p.add_argument("-h", "--help", action="store_true",
+                   help="show this help; after MODEL, also its --data.*, --trainer.* and --model.* options and the recipe they change")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+
+
 
 def build_parser() -> argparse.ArgumentParser:
-    from rlgen.config import add_config_arguments
-    from rlgen.rl.config import TrainConfig
+    from rlgen.config import add_config_arguments, describe_variants
+    from rlgen.rl.config import RewardWrapperConfig, TrainConfig
 
     parser = argparse.ArgumentParser(
         prog="rlgen",
@@ -266,11 +277,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("train", help="train an agent from a TOML recipe", epilog=EXAMPLES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       usage="rlgen train [RECIPE] [--resume RUN_DIR] [--no-progress] [--KEY V ...] [--wrappers.I.KEY V ...]")
     p.add_argument("recipe", nargs="?", help="recipe file (agents/*.toml)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its latest checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs and CI)")
-    add_config_arguments(p, TrainConfig, title="recipe keys (each overrides the recipe)")
+    add_config_arguments(p, TrainConfig, title="recipe keys (each overrides the recipe; the defaults shown apply "
+                                               "where the recipe does not set the key)")
+    p.add_argument_group("learned-reward keys (--wrappers.I.KEY V sets KEY of the recipe's I-th [[wrappers]] table, "
+                         "counting from 0)", description=describe_variants(RewardWrapperConfig, prefix="wrappers.I."))
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sweep", help="seeds x a grid of recipe keys, run in parallel through Ray",
@@ -309,14 +324,12 @@ def build_parser() -> argparse.ArgumentParser:
     gsub = gen.add_subparsers(dest="gen_command", metavar="ACTION")
     gsub.required = True
     p = gsub.add_parser("train", help="train an image model from its built-in recipe or a TOML file",
-                        epilog=GEN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=False)
-    p.add_argument("-h", "--help", action="store_true",
-                   help="show this help; after MODEL, also its --data.*, --trainer.* and --model.* options and the recipe they change")
+                        epilog=GEN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=False,
+                        usage=GEN_TRAIN_USAGE)
     # MODEL is read by cmd_gen from what argparse leaves, so that options after it whose
     # values look like positionals ('--trainer.max_steps 5') are never taken for it.
-    p.usage = "rlgen gen train [MODEL | RECIPE.toml] [--resume RUN_DIR] [--data.* V] [--trainer.* V] [--model.* V]"
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
-    p.set_defaults(func=cmd_gen, help_parser=p)
+    _gen_train_options(p)
+    p.set_defaults(func=cmd_gen)
     p = gsub.add_parser("sample", help="a PNG grid of samples from a trained run")
     p.add_argument("run_dir")
     p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
