@@ -71,6 +71,18 @@ def _return_text(ev: dict) -> str:
     return f"{ev['mean_return']:.1f} ± {ev['std_return']:.1f} ({ev['episodes']} episodes)"
 
 
+def _status(message: str) -> None:
+    """Say what a command is doing before a wait (stderr, beside the progress bars; stdout keeps the tables)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def _loading(run_dir: str) -> None:
+    """Say that a run is being loaded (torch and the agent take seconds), if it is one: a path that
+    is not gets its one-line error alone."""
+    if (Path(run_dir) / "config.toml").is_file():
+        _status(f"loading {run_dir} ...")
+
+
 def _no_extra(extra: list[str], command: str) -> None:
     if extra:
         raise UsageError(f"{command}: unrecognised arguments {' '.join(extra)}; see '{command} --help'")
@@ -127,27 +139,64 @@ def cmd_sweep(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
-    from rlgen.rl.train import evaluate_run
-
     _no_extra(extra, "rlgen eval")
+    _loading(args.run_dir)
+    from rlgen.rl.evaluate import EVAL_SEED_OFFSET, imitation_score
+    from rlgen.rl.train import evaluate_run
+    from rlgen.runs import load_summary
+
     run_dir = Path(args.run_dir)
     cfg, model_path, result = evaluate_run(run_dir, episodes=args.episodes, seed=args.seed,
-                                           deterministic=not args.stochastic, best=args.best)
-    rows = [("env", cfg.env_id), ("algo", cfg.algo), ("return", _return_text(result)),
-            ("mean length", result["mean_length"])]
+                                           deterministic=not args.stochastic, best=args.best, progress=True)
+    trained = load_summary(run_dir)
+    # The same rows as the training table, so the two read side by side.
+    rows = [("env", cfg.env_id), ("algo", cfg.algo), ("eval return", _return_text(result)),
+            ("mean length", result["mean_length"]),
+            ("episodes", f"{result['episodes']} of a fresh env seeded {cfg.seed + EVAL_SEED_OFFSET}, "
+                         f"{'sampled' if args.stochastic else 'mean'} actions")]
+    scored = {"eval": result, "expert_return": trained["expert_return"]} if "expert_return" in trained else {}
+    if scored:
+        _status("measuring a random policy's return for the score ...")
+        imitation_score(scored, cfg)
+        rows += [("expert return", scored["expert_return"]), ("random-policy return", scored["random_return"]),
+                 ("score (expert 1, random 0)", f"{scored['score']:.2f}")]
+    if "eval" in trained and not args.best:
+        rows.append(("training's final eval", _return_text(trained["eval"])))
     if args.frames or args.video:
         from rlgen.demos import policy_from_run
         from rlgen.rl.render import episode_frames, save_gif, save_strip
 
         policy, _ = policy_from_run(run_dir, deterministic=not args.stochastic, best=args.best)
-        frames, total = episode_frames(policy, cfg.env_id, env_kwargs=cfg.env_kwargs, seed=cfg.seed + 10_000)
+        frames, total = episode_frames(policy, cfg.env_id, env_kwargs=cfg.env_kwargs, seed=cfg.seed + EVAL_SEED_OFFSET,
+                                       progress=True)
         if args.frames:
             rows.append(("frames", str(save_strip(frames, args.frames))))
         if args.video:
+            _status(f"writing {len(frames)} frames to {args.video} ...")
             rows.append(("video", str(save_gif(frames, args.video))))
         rows.append(("rendered episode return", total))
     print_table(f"evaluation of {model_path}", rows)
+    if "eval" in trained and not args.best and trained["eval"].get("returns") != result["returns"]:
+        print(f"\n{_why_evaluations_differ(cfg, args, trained)}")
     return 0
+
+
+def _why_evaluations_differ(cfg: Any, args: argparse.Namespace, trained: dict) -> str:
+    """Why 'rlgen eval' and the training's final evaluation (in ``trained``, the run's summary)
+    report different returns for one policy."""
+    final, reasons = trained["eval"], []
+    if args.seed is not None and args.seed != trained.get("seed"):
+        reasons.append(f"--seed {args.seed} picks other episodes")
+    if args.episodes != final["episodes"]:
+        reasons.append(f"it ran {final['episodes']} episodes, this {args.episodes}")
+    if args.stochastic:
+        reasons.append("these actions are sampled, its were the mean")
+    if cfg.eval_every and args.seed is None:
+        reasons.append("its evaluation env had run the periodic evaluations first, so its episodes had moved on "
+                       "from the seed, while this one starts a fresh env at the seed")
+    if not reasons:  # the same episodes and actions: only a change of policy or environment explains it
+        reasons.append("the run's policy or environment changed since")
+    return "This differs from the training's final evaluation: " + "; ".join(reasons) + "."
 
 
 def cmd_plot(args: argparse.Namespace, extra: list[str]) -> int:
@@ -160,6 +209,8 @@ def cmd_plot(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_gen(args: argparse.Namespace, extra: list[str]) -> int:
+    if args.gen_command != "train":
+        _loading(args.run_dir)
     from rlgen.config import add_config_arguments, apply_overrides, overrides_from_namespace
     from rlgen.core.distributed import launch_rank
     from rlgen.gen.base import GenConfig
@@ -207,8 +258,15 @@ def cmd_gen(args: argparse.Namespace, extra: list[str]) -> int:
     if args.gen_command == "sample":
         print(f"wrote {gen.sample_grid(args.run_dir, n=args.n, out=Path(args.out) if args.out else None, seed=args.seed)}")
     elif args.gen_command == "eval":
-        metrics = gen.evaluate_run(args.run_dir, n_samples=args.samples)
-        print_table(f"evaluation of {args.run_dir}", sorted(metrics.items()))
+        metrics = gen.evaluate_run(args.run_dir, n_samples=args.samples, log=_status)
+        # A sample figure means little alone: show the real test images' own beside it.
+        rows = [(k, f"{_fmt(v)}  (real images: {_fmt(metrics['real_' + k])})" if f"real_{k}" in metrics else v)
+                for k, v in sorted(metrics.items()) if not k.startswith("real_")]
+        print_table(f"evaluation of {args.run_dir}", rows)
+        if "real_domain_fid" in metrics:
+            print("\nreal images: domain_fid of one half of the test images against the other (what a perfect "
+                  "model scores;\nlower is better), classifier_score of the test images (the most samples "
+                  "should reach; higher is better).")
     elif args.gen_command == "complete":
         print(f"wrote {gen.complete_run(args.run_dir, n_images=args.images, n_samples=args.n, out=Path(args.out) if args.out else None)}")
     return 0
@@ -218,6 +276,7 @@ def cmd_demos_record(args: argparse.Namespace, extra: list[str]) -> int:
     from rlgen.demos import policy_from_run, record
 
     _no_extra(extra, "rlgen demos record")
+    _loading(args.run_dir)
     policy, cfg = policy_from_run(args.run_dir, deterministic=not args.stochastic, best=args.best)
     demos = record(policy, cfg.env_id, env_kwargs=cfg.env_kwargs, episodes=args.episodes, seed=args.seed,
                    source=f"rlgen run {args.run_dir}{' (best)' if args.best else ''} ({cfg.algo})", min_return=args.min_return,
@@ -314,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plot", help="learning curves of one or more runs on one PNG")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories written by 'rlgen train'")
     p.add_argument("--out", default=None, help="PNG to write (default: RUN_DIR/curves.png of the first run)")
-    p.add_argument("--title", default=None, help="figure title")
+    p.add_argument("--title", default=None, help="figure title (default: the runs' names)")
     p.add_argument("--tags", nargs="+", default=[], metavar="TAG",
                    help="more TensorBoard scalars to draw, shell patterns allowed (e.g. 'episode/x_position_max')")
     p.set_defaults(func=cmd_plot)

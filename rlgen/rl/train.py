@@ -130,9 +130,10 @@ def agent_files(run_dir: Path, *, best: bool = False) -> tuple[Path, Path]:
 
 
 def evaluate_run(run_dir: str | Path, *, episodes: int, seed: int | None = None, deterministic: bool = True,
-                 best: bool = False) -> tuple[TrainConfig, Path, dict]:
+                 best: bool = False, progress: bool = False) -> tuple[TrainConfig, Path, dict]:
     """Evaluate a run's policy (see :func:`agent_files`) on the environment's own reward, on
-    ``episodes`` episodes of an environment seeded from ``seed`` (default: the run's seed).
+    ``episodes`` episodes of an environment seeded from ``seed`` (default: the run's seed), with a
+    progress bar over them when ``progress``.
 
     :returns: ``(run config, agent file evaluated, result of evaluate)``.
     """
@@ -143,7 +144,8 @@ def evaluate_run(run_dir: str | Path, *, episodes: int, seed: int | None = None,
         cfg.seed = seed
     eval_env = make_eval_env(cfg, obs_stats_from=stats if stats.is_file() else None)
     try:
-        result = evaluate(load_agent(cfg, model_path), eval_env, episodes=episodes, deterministic=deterministic)
+        result = evaluate(load_agent(cfg, model_path), eval_env, episodes=episodes, deterministic=deterministic,
+                          progress=progress)
     finally:
         eval_env.close()
     return cfg, model_path, result
@@ -189,6 +191,7 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
         save_config(run_dir, cfg)
+        log(f"writing the run to {run_dir}/ (curves: tensorboard --logdir {run_dir})")
     seed_everything(cfg.seed)
     if cfg.torch_threads > 0:
         torch.set_num_threads(cfg.torch_threads)
@@ -244,7 +247,7 @@ def train(
         save_rl_checkpoint(run_dir, m, elapsed=elapsed_before + time.time() - start)
 
     stop = StopOnSignal()
-    callbacks = [stop, RewardHooks(), EpisodeInfo(), ProgressBar(cfg.total_timesteps, enabled=progress),
+    callbacks = [stop, RewardHooks(), EpisodeInfo(), ProgressBar(cfg.total_timesteps, enabled=progress, log=log),
                  Periodic(cfg.checkpoint_every, checkpoint, start=model.num_timesteps)]
     if eval_env is not None and cfg.eval_every:
         callbacks.append(Periodic(cfg.eval_every, EvalLog(run_dir / "eval.jsonl", run_eval), start=model.num_timesteps))
