@@ -72,3 +72,14 @@ def test_usage_errors_exit_2_in_one_line(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("rlgen: error: rlgen ") and "\n" not in err
+
+
+def test_a_script_next_to_a_clone_named_rlgen_is_told_why(tmp_path):
+    # Beside a clone named rlgen, the script's folder comes first on sys.path: the repository
+    # folder would pass for the package. Its __init__.py names the cause instead.
+    (tmp_path / "rlgen").symlink_to(ROOT, target_is_directory=True)
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-c", "import rlgen.demos.format"], capture_output=True, text=True,
+                         cwd=tmp_path, env=env)
+    assert out.returncode != 0
+    assert "found the repository folder" in out.stderr and "run it from another folder" in out.stderr
