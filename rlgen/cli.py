@@ -13,19 +13,22 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from rlgen.errors import UsageError
+
 EXAMPLES = """\
 examples:
-  rlgen train agents/pendulum-ppo.toml                      train from a recipe
+  rlgen train agents/pendulum-ppo.toml                      train from a recipe (writes runs/pendulum-ppo/)
   rlgen train agents/hopper-trpo.toml --total_timesteps 2e5 --n_envs 2
-  rlgen train --resume runs/hopper-trpo                     continue an interrupted run
+  rlgen train agents/pendulum-gail.toml --wrappers.0.n_episodes 4   GAIL from 4 expert episodes
+  rlgen train --resume runs/pendulum-ppo                    continue an interrupted run
   rlgen eval runs/pendulum-ppo --episodes 20                evaluate a finished run
   rlgen eval demos/experts/hopper-v5 --frames hopper.png --video hopper.gif
-  rlgen demos record runs/hopper-trpo --episodes 25 --out demos/hopper.npz
-  rlgen demos info demos/hopper.npz
+  rlgen demos record demos/experts/pendulum-v1 --episodes 25 --out pendulum.npz
+  rlgen demos info demos/hopper-v5.npz
   rlgen plot runs/pendulum-gail runs/pendulum-ppo --out curves.png
   rlgen sweep agents/pendulum-ppo.toml --seeds 5 --grid ppo.learning_rate=1e-3,3e-4
 
-Every recipe key is an option: 'rlgen train --help' lists them.
+Every recipe key is an option: 'rlgen train --help' lists them with their defaults.
 """
 
 SWEEP_EXAMPLES = """\
@@ -68,6 +71,23 @@ def _return_text(ev: dict) -> str:
     return f"{ev['mean_return']:.1f} ± {ev['std_return']:.1f} ({ev['episodes']} episodes)"
 
 
+def _status(message: str) -> None:
+    """Say what a command is doing before a wait (stderr, beside the progress bars; stdout keeps the tables)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def _loading(run_dir: str) -> None:
+    """Say that a run is being loaded (torch and the agent take seconds), if it is one: a path that
+    is not gets its one-line error alone."""
+    if (Path(run_dir) / "config.toml").is_file():
+        _status(f"loading {run_dir} ...")
+
+
+def _no_extra(extra: list[str], command: str) -> None:
+    if extra:
+        raise UsageError(f"{command}: unrecognised arguments {' '.join(extra)}; see '{command} --help'")
+
+
 # -------------------------------------------------------------------- commands
 
 
@@ -84,11 +104,8 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
         save_config(run_dir, cfg)
     else:
         if args.recipe is None:
-            raise SystemExit("rlgen train: give a RECIPE (a .toml file, see agents/) or --resume RUN_DIR")
-        cfg = load_recipe(TrainConfig, args.recipe)
-        if not cfg.name:
-            overrides.setdefault("name", Path(args.recipe).stem)
-        cfg = apply_overrides(cfg, overrides)
+            raise UsageError("rlgen train: give a RECIPE (a .toml file, see agents/) or --resume RUN_DIR")
+        cfg = apply_overrides(load_recipe(TrainConfig, args.recipe), overrides)
         run_dir = None
     summary = train(cfg, run_dir=run_dir, resume=bool(args.resume), progress=not args.no_progress)
     rows = [("run", summary["run_dir"]), ("env", summary["env_id"]), ("algo", summary["algo"]),
@@ -122,41 +139,78 @@ def cmd_sweep(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
+    _no_extra(extra, "rlgen eval")
+    _loading(args.run_dir)
+    from rlgen.rl.evaluate import EVAL_SEED_OFFSET, imitation_score
     from rlgen.rl.run_dir import evaluate_run
+    from rlgen.runs import load_summary
 
-    if extra:
-        raise SystemExit(f"rlgen eval: unrecognised arguments {' '.join(extra)}")
     run_dir = Path(args.run_dir)
     cfg, model_path, result = evaluate_run(run_dir, episodes=args.episodes, seed=args.seed,
-                                           deterministic=not args.stochastic, best=args.best)
-    rows = [("env", cfg.env_id), ("algo", cfg.algo), ("return", _return_text(result)),
-            ("mean length", result["mean_length"])]
+                                           deterministic=not args.stochastic, best=args.best, progress=True)
+    trained = load_summary(run_dir)
+    # The same rows as the training table, so the two read side by side.
+    rows = [("env", cfg.env_id), ("algo", cfg.algo), ("eval return", _return_text(result)),
+            ("mean length", result["mean_length"]),
+            ("episodes", f"{result['episodes']} of a fresh env seeded {cfg.seed + EVAL_SEED_OFFSET}, "
+                         f"{'sampled' if args.stochastic else 'mean'} actions")]
+    scored = {"eval": result, "expert_return": trained["expert_return"]} if "expert_return" in trained else {}
+    if scored:
+        _status("measuring a random policy's return for the score ...")
+        imitation_score(scored, cfg)
+        rows += [("expert return", scored["expert_return"]), ("random-policy return", scored["random_return"]),
+                 ("score (expert 1, random 0)", f"{scored['score']:.2f}")]
+    if "eval" in trained and not args.best:
+        rows.append(("training's final eval", _return_text(trained["eval"])))
     if args.frames or args.video:
         from rlgen.rl.run_dir import policy_from_run
         from rlgen.rl.render import episode_frames, save_gif, save_strip
 
         policy, _ = policy_from_run(run_dir, deterministic=not args.stochastic, best=args.best)
-        frames, total = episode_frames(policy, cfg.env_id, env_kwargs=cfg.env_kwargs, seed=cfg.seed + 10_000)
+        frames, total = episode_frames(policy, cfg.env_id, env_kwargs=cfg.env_kwargs, seed=cfg.seed + EVAL_SEED_OFFSET,
+                                       progress=True)
         if args.frames:
             rows.append(("frames", str(save_strip(frames, args.frames))))
         if args.video:
+            _status(f"writing {len(frames)} frames to {args.video} ...")
             rows.append(("video", str(save_gif(frames, args.video))))
         rows.append(("rendered episode return", total))
     print_table(f"evaluation of {model_path}", rows)
+    if "eval" in trained and not args.best and trained["eval"].get("returns") != result["returns"]:
+        print(f"\n{_why_evaluations_differ(cfg, args, trained)}")
     return 0
+
+
+def _why_evaluations_differ(cfg: Any, args: argparse.Namespace, trained: dict) -> str:
+    """Why 'rlgen eval' and the training's final evaluation (in ``trained``, the run's summary)
+    report different returns for one policy."""
+    final, reasons = trained["eval"], []
+    if args.seed is not None and args.seed != trained.get("seed"):
+        reasons.append(f"--seed {args.seed} picks other episodes")
+    if args.episodes != final["episodes"]:
+        reasons.append(f"it ran {final['episodes']} episodes, this {args.episodes}")
+    if args.stochastic:
+        reasons.append("these actions are sampled, its were the mean")
+    if cfg.eval_every and args.seed is None:
+        reasons.append("its evaluation env had run the periodic evaluations first, so its episodes had moved on "
+                       "from the seed, while this one starts a fresh env at the seed")
+    if not reasons:  # the same episodes and actions: only a change of policy or environment explains it
+        reasons.append("the run's policy or environment changed since")
+    return "This differs from the training's final evaluation: " + "; ".join(reasons) + "."
 
 
 def cmd_plot(args: argparse.Namespace, extra: list[str]) -> int:
     from rlgen.plot import plot_runs
 
-    if extra:
-        raise SystemExit(f"rlgen plot: unrecognised arguments {' '.join(extra)}")
+    _no_extra(extra, "rlgen plot")
     out = Path(args.out) if args.out else Path(args.run_dirs[0]) / "curves.png"
     print(f"wrote {plot_runs([Path(d) for d in args.run_dirs], out, title=args.title, tags=args.tags)}")
     return 0
 
 
 def cmd_gen(args: argparse.Namespace, extra: list[str]) -> int:
+    if args.gen_command != "train":
+        _loading(args.run_dir)
     from rlgen.config import add_config_arguments, apply_overrides, overrides_from_namespace
     from rlgen.core.distributed import launch_rank
     from rlgen.gen.base import GenConfig
@@ -175,15 +229,17 @@ def cmd_gen(args: argparse.Namespace, extra: list[str]) -> int:
             cfg, run_dir = gen.load_gen_recipe(args.model), None
         else:
             cfg, run_dir = gen.default_config(args.model), None
-        # Options for the chosen model's own keys exist only once the model is known.
-        p = argparse.ArgumentParser(prog=f"rlgen gen train {cfg.model.kind}", add_help=False)
-        add_config_arguments(p, GenConfig)
-        add_config_arguments(p, type(cfg.model), title=f"{cfg.model.kind} options", prefix="model.")
+        # Options for the chosen model's own keys exist only once the model is known; the help
+        # shows them with this recipe's values as defaults.
+        p = argparse.ArgumentParser(prog="rlgen gen train", usage=GEN_TRAIN_USAGE, add_help=False,
+                                    epilog=GEN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        _gen_train_options(p)
+        add_config_arguments(p, GenConfig, title="run keys", defaults=cfg)
+        add_config_arguments(p, type(cfg.model), title=f"{cfg.model.kind} options", prefix="model.", defaults=cfg.model)
         if args.help:
             from rlgen.config import to_toml
 
-            print(args.help_parser.format_help())
-            print(p.format_help().split("\n", 1)[1])
+            print(p.format_help())
             print(f"the recipe these options change ({cfg.model.kind}'s defaults, as config.toml will hold it):\n")
             print(to_toml(cfg))
             return 0
@@ -198,13 +254,19 @@ def cmd_gen(args: argparse.Namespace, extra: list[str]) -> int:
         if first:
             print_table("training finished", [(k, v) for k, v in summary.items() if isinstance(v, (int, float, str))])
         return 0
-    if extra:
-        raise SystemExit(f"rlgen gen {args.gen_command}: unrecognised arguments {' '.join(extra)}")
+    _no_extra(extra, f"rlgen gen {args.gen_command}")
     if args.gen_command == "sample":
         print(f"wrote {gen.sample_grid(args.run_dir, n=args.n, out=Path(args.out) if args.out else None, seed=args.seed)}")
     elif args.gen_command == "eval":
-        metrics = gen.evaluate_run(args.run_dir, n_samples=args.samples)
-        print_table(f"evaluation of {args.run_dir}", sorted(metrics.items()))
+        metrics = gen.evaluate_run(args.run_dir, n_samples=args.samples, log=_status)
+        # A sample figure means little alone: show the real test images' own beside it.
+        rows = [(k, f"{_fmt(v)}  (real images: {_fmt(metrics['real_' + k])})" if f"real_{k}" in metrics else v)
+                for k, v in sorted(metrics.items()) if not k.startswith("real_")]
+        print_table(f"evaluation of {args.run_dir}", rows)
+        if "real_domain_fid" in metrics:
+            print("\nreal images: domain_fid of one half of the test images against the other (what a perfect "
+                  "model scores;\nlower is better), classifier_score of the test images (the most samples "
+                  "should reach; higher is better).")
     elif args.gen_command == "complete":
         print(f"wrote {gen.complete_run(args.run_dir, n_images=args.images, n_samples=args.n, out=Path(args.out) if args.out else None)}")
     return 0
@@ -214,8 +276,8 @@ def cmd_demos_record(args: argparse.Namespace, extra: list[str]) -> int:
     from rlgen.demos import record
     from rlgen.rl.run_dir import policy_from_run
 
-    if extra:
-        raise SystemExit(f"rlgen demos record: unrecognised arguments {' '.join(extra)}")
+    _no_extra(extra, "rlgen demos record")
+    _loading(args.run_dir)
     policy, cfg = policy_from_run(args.run_dir, deterministic=not args.stochastic, best=args.best)
     demos = record(policy, cfg.env_id, env_kwargs=cfg.env_kwargs, episodes=args.episodes, seed=args.seed,
                    source=f"rlgen run {args.run_dir}{' (best)' if args.best else ''} ({cfg.algo})", min_return=args.min_return,
@@ -228,8 +290,7 @@ def cmd_demos_record(args: argparse.Namespace, extra: list[str]) -> int:
 def cmd_demos_info(args: argparse.Namespace, extra: list[str]) -> int:
     from rlgen.demos import Demonstrations
 
-    if extra:
-        raise SystemExit(f"rlgen demos info: unrecognised arguments {' '.join(extra)}")
+    _no_extra(extra, "rlgen demos info")
     print_table(str(args.file), Demonstrations.load(args.file).describe())
     return 0
 
@@ -238,8 +299,7 @@ def cmd_demos_minari(args: argparse.Namespace, extra: list[str]) -> int:
     from rlgen.demos import Demonstrations
     from rlgen.demos.minari_io import from_minari, to_minari
 
-    if extra:
-        raise SystemExit(f"rlgen demos: unrecognised arguments {' '.join(extra)}")
+    _no_extra(extra, "rlgen demos")
     if args.demos_command == "to-minari":
         to_minari(Demonstrations.load(args.file), args.dataset_id, root=args.root)
         print(f"wrote Minari dataset {args.dataset_id}" + (f" under {args.root}" if args.root else ""))
@@ -252,10 +312,20 @@ def cmd_demos_minari(args: argparse.Namespace, extra: list[str]) -> int:
 
 # ---------------------------------------------------------------------- parser
 
+GEN_TRAIN_USAGE = "rlgen gen train [MODEL | RECIPE.toml] [--resume RUN_DIR] [--data.* V] [--trainer.* V] [--model.* V]"
+
+
+def _gen_train_options(p: argparse.ArgumentParser) -> None:
+    """The options 'rlgen gen train' has before its model is known (its help adds the model's)."""
+    p.add_argument("-h", "--help", action="store_true",
+                   help="show this help; after MODEL, also its --data.*, --trainer.* and --model.* options and the recipe they change")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+
+
 
 def build_parser() -> argparse.ArgumentParser:
-    from rlgen.config import add_config_arguments
-    from rlgen.rl.config import TrainConfig
+    from rlgen.config import add_config_arguments, describe_variants
+    from rlgen.rl.config import RewardWrapperConfig, TrainConfig
 
     parser = argparse.ArgumentParser(
         prog="rlgen",
@@ -267,11 +337,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("train", help="train an agent from a TOML recipe", epilog=EXAMPLES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       usage="rlgen train [RECIPE] [--resume RUN_DIR] [--no-progress] [--KEY V ...] [--wrappers.I.KEY V ...]")
     p.add_argument("recipe", nargs="?", help="recipe file (agents/*.toml)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its latest checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs and CI)")
-    add_config_arguments(p, TrainConfig, title="recipe keys (each overrides the recipe)")
+    add_config_arguments(p, TrainConfig, title="recipe keys (each overrides the recipe; the defaults shown apply "
+                                               "where the recipe does not set the key)")
+    p.add_argument_group("learned-reward keys (--wrappers.I.KEY V sets KEY of the recipe's I-th [[wrappers]] table, "
+                         "counting from 0)", description=describe_variants(RewardWrapperConfig, prefix="wrappers.I."))
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sweep", help="seeds x a grid of recipe keys, run in parallel through Ray",
@@ -300,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plot", help="learning curves of one or more runs on one PNG")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories written by 'rlgen train'")
     p.add_argument("--out", default=None, help="PNG to write (default: RUN_DIR/curves.png of the first run)")
-    p.add_argument("--title", default=None, help="figure title")
+    p.add_argument("--title", default=None, help="figure title (default: the runs' names)")
     p.add_argument("--tags", nargs="+", default=[], metavar="TAG",
                    help="more TensorBoard scalars to draw, shell patterns allowed (e.g. 'episode/x_position_max')")
     p.set_defaults(func=cmd_plot)
@@ -310,14 +384,12 @@ def build_parser() -> argparse.ArgumentParser:
     gsub = gen.add_subparsers(dest="gen_command", metavar="ACTION")
     gsub.required = True
     p = gsub.add_parser("train", help="train an image model from its built-in recipe or a TOML file",
-                        epilog=GEN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=False)
-    p.add_argument("-h", "--help", action="store_true",
-                   help="show this help; after MODEL, also its --data.*, --trainer.* and --model.* options and the recipe they change")
+                        epilog=GEN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=False,
+                        usage=GEN_TRAIN_USAGE)
     # MODEL is read by cmd_gen from what argparse leaves, so that options after it whose
     # values look like positionals ('--trainer.max_steps 5') are never taken for it.
-    p.usage = "rlgen gen train [MODEL | RECIPE.toml] [--resume RUN_DIR] [--data.* V] [--trainer.* V] [--model.* V]"
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
-    p.set_defaults(func=cmd_gen, help_parser=p)
+    _gen_train_options(p)
+    p.set_defaults(func=cmd_gen)
     p = gsub.add_parser("sample", help="a PNG grid of samples from a trained run")
     p.add_argument("run_dir")
     p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")

@@ -25,6 +25,7 @@ import dataclasses
 import inspect
 import json
 import math
+import shutil
 import textwrap
 import tomllib
 import types
@@ -93,6 +94,8 @@ def field_docs(cls: type) -> dict[str, str]:
 def _type_name(tp: Any) -> str:
     if get_origin(tp) is Literal:
         return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if get_origin(tp) in (list, tuple) and get_args(tp):
+        return f"list of {_type_name(get_args(tp)[0])}"
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
@@ -193,7 +196,12 @@ def from_dict(cls: type[T], data: dict[str, Any], *, source: str = "config", pre
 
 
 def load_recipe(cls: type[T], path: str | Path) -> T:
-    """Load a TOML recipe into ``cls``; every problem is a one-line :class:`ConfigError`."""
+    """Load a TOML recipe into ``cls``; every problem is a one-line :class:`ConfigError`.
+
+    A config with a ``name`` field (the run's name) takes the recipe's file name when the
+    recipe has no ``name`` key: ``agents/pendulum-ppo.toml`` runs as ``runs/pendulum-ppo``,
+    whether started by ``rlgen train`` or from Python.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"recipe {path} does not exist; pass the path of a .toml recipe (see agents/)")
@@ -203,6 +211,8 @@ def load_recipe(cls: type[T], path: str | Path) -> T:
         raise ConfigError(f"recipe {path} is not valid TOML: {e}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"recipe {path} is not a text file; pass a .toml recipe") from None
+    if "name" in {f.name for f in dataclasses.fields(cls)} and "name" not in data:  # type: ignore[arg-type]
+        data["name"] = path.stem
     return from_dict(cls, data, source=str(path))
 
 
@@ -302,16 +312,54 @@ def _is_variant(tp: Any) -> bool:
     return any(isinstance(a, type) and issubclass(a, Variant) for a in args)
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, title: str | None = None, prefix: str = "") -> None:
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, title: str | None = None, prefix: str = "",
+                         defaults: Any = None) -> None:
     """Add ``--dotted.key VALUE`` for every leaf field of ``cls``; values are parsed as TOML values.
 
     Lists of variants (reward wrappers) are set by index: ``--wrappers.0.eta 0.01``;
-    those options are accepted by :func:`parse_overrides` without being listed here.
+    those options are accepted by :func:`overrides_from_namespace` without being listed here
+    (:func:`describe_variants` lists their keys for help texts).
+
+    :param defaults: an instance of ``cls`` whose values each option's help shows as its
+        default (a model's built-in recipe); by default ``cls()``, where every field has a default.
     """
+    if defaults is None:
+        try:
+            defaults = cls()
+        except TypeError:  # a field without a default: show none
+            defaults = None
     group = parser.add_argument_group(title or f"{cls.__name__} options (override any recipe key)")
     for key, tp, doc in _leaves(cls, prefix):
-        help_text = f"{doc} [{_type_name(tp)}]" if doc else f"[{_type_name(tp)}]"
-        group.add_argument(f"--{key}", dest=f"cfg:{key}", metavar="V", default=argparse.SUPPRESS, help=help_text.replace("%", "%%"))
+        group.add_argument(f"--{key}", dest=f"cfg:{key}", metavar="V", default=argparse.SUPPRESS,
+                           help=_option_help(doc, tp, defaults, key[len(prefix):]).replace("%", "%%"))
+
+
+def describe_variants(base: type, *, prefix: str, width: int | None = None) -> str:
+    """The keys of every registered member of a :class:`Variant` family as help text, one
+    option per line with its meaning, type and default: the options a list of variants
+    (``--wrappers.I.KEY``) accepts, which argparse cannot list itself."""
+    # The block is printed inside an argument group, two columns in: wrap it that much narrower.
+    width = width or shutil.get_terminal_size().columns - 4
+    blocks = []
+    for kind, cls in sorted(base.variants().items()):
+        helper = argparse.ArgumentParser(prog="", usage=argparse.SUPPRESS, add_help=False,
+                                         formatter_class=lambda prog: argparse.HelpFormatter(prog, width=width))
+        add_config_arguments(helper, cls, title=f'kind = "{kind}"', prefix=prefix)
+        blocks.append(helper.format_help().strip("\n"))
+    return "\n\n".join(blocks)
+
+
+def _option_help(doc: str, tp: Any, defaults: Any, key: str) -> str:
+    text = f"{doc} [{_type_name(tp)}]" if doc else f"[{_type_name(tp)}]"
+    if defaults is None or "(default:" in doc:  # the docstring already says what the default is
+        return text
+    value: Any = defaults
+    for part in key.split("."):
+        value = getattr(value, part)
+    if value is None:
+        return text
+    shown = (value or "''") if isinstance(value, str) else _toml_value(to_dict(value))
+    return f"{text} (default: {shown})"
 
 
 def parse_value(text: str) -> Any:

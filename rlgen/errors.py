@@ -20,6 +20,10 @@ class RlgenError(Exception):
         super().__init__(" ".join(str(message).split()))
 
 
+class UsageError(RlgenError):
+    """A command line with an argument missing or one too many (exit status 2, as argparse's own)."""
+
+
 class ConfigError(RlgenError):
     """A malformed recipe, an unknown key or a value of the wrong type."""
 

@@ -39,7 +39,8 @@ def plot_runs(run_dirs: list[Path], out: Path, *, title: str | None = None, tags
     """Draw the runs' curves side by side and write ``out`` (PNG).
 
     :param tags: further TensorBoard scalar tags (or shell patterns) to draw, one panel each.
-    :raises RlgenError: if a tag matches no scalar of any run.
+    :param title: the figure's title (default: the runs' names).
+    :raises RlgenError: if a tag matches no scalar of any run, or the runs logged nothing yet.
     """
     import matplotlib
 
@@ -49,6 +50,8 @@ def plot_runs(run_dirs: list[Path], out: Path, *, title: str | None = None, tags
 
     from rlgen.rl.callbacks import read_eval_log
 
+    from rlgen.runs import load_summary
+
     runs = []
     for run_dir in run_dirs:
         run_dir = Path(run_dir)
@@ -56,6 +59,11 @@ def plot_runs(run_dirs: list[Path], out: Path, *, title: str | None = None, tags
             raise RlgenError(f"{run_dir} is not a run directory (no config.toml); pass directories made by 'rlgen train'")
         runs.append((run_dir, read_eval_log(run_dir / "eval.jsonl"), read_scalars(run_dir)))
     logged = {t for _, _, s in runs for t in s}
+    if not logged and not any(evals for _, evals, _ in runs):
+        raise RlgenError(f"nothing to plot: {', '.join(str(r) for r, _, _ in runs)} logged no evaluation and no "
+                         "scalar yet; plot again after the first rollout")
+    # Imitation runs know their demonstrations' return: the line their curves should reach.
+    experts = {r.name: load_summary(r)["expert_return"] for r, _, _ in runs if "expert_return" in load_summary(r)}
     extra = sorted(t for t in logged if t.startswith(("reward/", "gail/acc", "vime/")))
     for pattern in tags:
         matched = sorted(t for t in logged if fnmatchcase(t, pattern))
@@ -80,6 +88,10 @@ def plot_runs(run_dirs: list[Path], out: Path, *, title: str | None = None, tags
                 tag = "rollout/ep_rew_mean" if panel.startswith("training") else panel
                 if tag in scalars:
                     ax.plot(scalars[tag][:, 0], scalars[tag][:, 1], label=label)
+        if panel == "eval return" or panel.startswith("training"):
+            for value in sorted(set(experts.values())):
+                names = ", ".join(name for name, v in experts.items() if v == value)
+                ax.axhline(value, color="k", ls="--", lw=1, label=f"expert ({names})")
         ax.set_title(panel, fontsize=10)
         ax.set_xlabel("environment steps")
         ax.xaxis.set_major_locator(MaxNLocator(5))
@@ -88,8 +100,7 @@ def plot_runs(run_dirs: list[Path], out: Path, *, title: str | None = None, tags
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
+    fig.suptitle(title or ", ".join(r.name for r, _, _ in runs))
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)

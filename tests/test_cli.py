@@ -38,13 +38,17 @@ def test_train_eval_and_resume(tmp_path, capsys):
     run = tmp_path / "p"
     out = capsys.readouterr().out
     assert "training finished" in out and "eval return" in out
+    assert out.startswith(f"writing the run to {run}/")  # said when it starts, not only at the end
     for name in ("config.toml", "model.zip", "vecnormalize.pkl", "summary.json", "tb", "checkpoints/latest"):
         assert (run / name).exists(), name
     summary = json.loads((run / "summary.json").read_text())
     assert summary["steps"] == 256 and summary["eval"]["episodes"] == 2
 
     assert main(["eval", str(run), "--episodes", "2"]) == 0
-    assert "return" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "eval return" in captured.out and "training's final eval" in captured.out
+    assert "This differs" not in captured.out  # the same episodes as the training's final evaluation
+    assert captured.err.startswith(f"loading {run} ...") and "2/2" in captured.err  # a progress bar over episodes
 
     # Evaluating the saved run repeats the training's final evaluation (same seed, mean actions);
     # another seed gives other episodes.
@@ -83,8 +87,8 @@ def test_best_policy_is_kept_and_the_learning_rate_decays(tmp_path, capsys):
     assert main(["train", str(recipe), "--run_root", str(tmp_path), "--name", "q", *TINY, "--total_timesteps", "128",
                  "--eval_every", "0"]) == 0
     assert main(["eval", str(tmp_path / "q"), "--best"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "no best/ policy" in err and "\n" not in err
+    status, err = capsys.readouterr().err.strip().splitlines()  # 'loading RUN ...', then the error
+    assert status.startswith("loading ") and err.startswith("rlgen: error: ") and "no best/ policy" in err
 
 
 def test_progress_bar_shows_return_and_losses_of_the_agent_and_the_learned_reward(tmp_path, capsys):
@@ -96,6 +100,17 @@ def test_progress_bar_shows_return_and_losses_of_the_agent_and_the_learned_rewar
     assert "512/512" in bar and "step/s" in bar
     for figure in ("ret=", "loss=", "vf_loss=", "D_loss=", "D_acc_pi="):
         assert figure in bar, bar
+
+
+def test_progress_bar_counts_the_whole_rollouts_the_run_takes(tmp_path, capsys):
+    recipe = ROOT / "agents" / "pendulum-ppo.toml"
+    tiny = [a for a in TINY if a != "--no-progress"]
+    assert main(["train", str(recipe), "--run_root", str(tmp_path), "--name", "r", *tiny, "--total_timesteps", "200",
+                 "--eval_episodes", "0"]) == 0
+    captured = capsys.readouterr()
+    assert "training to step 256: total_timesteps 200 rounded up to whole rollouts of 128 steps" in captured.out
+    assert "256/256" in captured.err and "/200" not in captured.err
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["steps"] == 256
 
 
 def test_a_second_run_of_a_recipe_gets_its_own_directory(tmp_path):
@@ -156,6 +171,14 @@ def test_demos_record_info_and_gail_and_bc_from_them(tmp_path, capsys):
     # The discriminator comes back with the agent on resume.
     assert main(["train", "--resume", str(tmp_path / "gail"), "--total_timesteps", "384", "--no-progress"]) == 0
     assert json.loads((tmp_path / "gail" / "summary.json").read_text())["steps"] == 384
+    capsys.readouterr()
+    # 'rlgen eval' shows the training table's rows, and says why its figure differs.
+    assert main(["eval", str(tmp_path / "gail"), "--episodes", "3"]) == 0
+    out = capsys.readouterr().out
+    for row in ("eval return", "expert return", "random-policy return", "score (expert 1, random 0)",
+                "training's final eval"):
+        assert row in out, row
+    assert "it ran 2 episodes, this 3" in out
 
     png = tmp_path / "curves.png"
     assert main(["plot", str(tmp_path / "expert"), str(tmp_path / "gail"), "--out", str(png)]) == 0
@@ -163,6 +186,10 @@ def test_demos_record_info_and_gail_and_bc_from_them(tmp_path, capsys):
 
     assert Image.open(png).size[0] > 800
     assert main(["plot", str(tmp_path)]) == 2  # not a run directory: one-line error
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "config.toml").write_text("")
+    assert main(["plot", str(tmp_path / "empty"), "--out", str(tmp_path / "e.png")]) == 2
+    assert "nothing to plot" in capsys.readouterr().err and not (tmp_path / "e.png").exists()
     assert main(["plot", str(tmp_path / "gail"), "--tags", "episode/*"]) == 2  # Pendulum reports no info figures
     assert "no run logged a scalar matching 'episode/*'" in capsys.readouterr().err
 

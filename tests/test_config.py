@@ -154,6 +154,13 @@ def test_every_config_field_has_a_docstring():
 def test_shipped_recipes_load(recipe):
     cfg = load_recipe(TrainConfig, recipe)
     assert cfg.total_timesteps > 0
+    assert cfg.name == recipe.stem  # one naming rule for 'rlgen train' and Python: the recipe's file name
+
+
+def test_a_recipe_that_names_its_run_keeps_the_name(tmp_path):
+    path = tmp_path / "r.toml"
+    path.write_text('name = "mine"\n')
+    assert load_recipe(TrainConfig, path).name == "mine"
 
 
 def test_train_config_validation():

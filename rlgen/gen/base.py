@@ -71,7 +71,7 @@ class LikelihoodConfig(ModelConfig):
 @dataclass
 class GenConfig:
     name: str = ""
-    """Run name: the run is written to <run_root>/<name>/ (default: the model's kind)."""
+    """Run name: the run is written to <run_root>/<name>/ (default: the recipe's file name, or the model's kind for its built-in recipe)."""
     run_root: str = "runs"
     """Directory the run directory is created in."""
     device: str = "auto"

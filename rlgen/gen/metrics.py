@@ -30,6 +30,7 @@ from scipy import linalg
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
 from rlgen.checkpoint import load_checkpoint, save_checkpoint
 from rlgen.core.nets import ConvEncoder
@@ -90,6 +91,7 @@ def train_classifier(
     lr: float = 1e-3,
     augment: bool = True,
     device: str | torch.device = "cpu",
+    progress: bool = False,
 ) -> DomainClassifier:
     """Train a :class:`DomainClassifier` on the labelled images.
 
@@ -99,6 +101,7 @@ def train_classifier(
     :param train: a ``TensorDataset`` of ``(N, C, H, W)`` images and ``(N,)`` labels
         (or any dataset with ``tensors``; a dynamically binarised set trains on its probabilities).
     :param augment: train on randomly shifted images (:func:`random_shift`).
+    :param progress: show a progress bar over the epochs.
     :return: the classifier in eval mode, on ``device``.
     """
     x, y = _tensors(train)
@@ -117,7 +120,7 @@ def train_classifier(
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1))
         order = torch.Generator().manual_seed(seed)
         model.train()
-        for _ in range(epochs):
+        for _ in tqdm(range(epochs), unit="epoch", desc="classifier", disable=not progress, dynamic_ncols=True):
             perm = torch.randperm(len(y), generator=order)
             for start in range(0, len(y), batch_size):
                 idx = perm[start : start + batch_size]
@@ -153,7 +156,8 @@ def random_shift(images: Tensor, generator: torch.Generator) -> Tensor:
 
 
 def classifier_for(
-    dataset_cfg: DataConfig, cache_dir: str | Path, *, epochs: int = 10, device: str | torch.device = "cpu"
+    dataset_cfg: DataConfig, cache_dir: str | Path, *, epochs: int = 10, device: str | torch.device = "cpu",
+    log: Callable[[str], None] | None = None,
 ) -> DomainClassifier:
     """The domain classifier of a dataset, trained once and cached.
 
@@ -164,6 +168,7 @@ def classifier_for(
 
     :param dataset_cfg: the run's data settings; only ``dataset`` and ``data_dir`` matter.
     :param epochs: training epochs when there is no usable cache.
+    :param log: where to announce a training (and then show its progress bar); silent when ``None``.
     :return: the classifier in eval mode on ``device``, with ``test_accuracy`` set.
     """
     path = Path(cache_dir) / f"{dataset_cfg.dataset}-classifier.pt"
@@ -172,9 +177,12 @@ def classifier_for(
             return _load_classifier(path).to(device)
         except (CheckpointError, KeyError, RuntimeError, TypeError, ValueError) as e:
             warnings.warn(f"retraining the domain classifier: cached {path} is unusable ({e})", stacklevel=2)
+    if log is not None:
+        log(f"training the {dataset_cfg.dataset} domain classifier for FID and classifier scores "
+            f"(once: cached as {path}) ...")
     plain = replace(dataset_cfg, binarize="none", labels_per_class=0)
     train, info = load_data(plain, split="train", seed=0)
-    model = train_classifier(train, info, epochs=epochs, seed=0, device=device)
+    model = train_classifier(train, info, epochs=epochs, seed=0, device=device, progress=log is not None)
     test, _ = load_data(plain, split="test", seed=0)
     x_test, y_test = _tensors(test)
     model.test_accuracy = accuracy(_batched(model, x_test, model.forward), y_test)

@@ -8,7 +8,7 @@ training), ``checkpoints/last.pt`` (written atomically, resumable) and ``summary
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -131,26 +131,45 @@ def sample_grid(run_dir: str | Path, *, n: int, out: Path | None = None, seed: i
     return save_grid(images, out or Path(run_dir) / f"samples-{n}.png", nrow=int(np.ceil(np.sqrt(n))), scale=_scale(cfg))
 
 
-def evaluate_run(run_dir: str | Path, *, n_samples: int = 1000, seed: int = 0) -> dict[str, float]:
-    """The model's own test metrics, plus domain FID and classifier score of its samples."""
+def evaluate_run(run_dir: str | Path, *, n_samples: int = 1000, seed: int = 0,
+                 log: Callable[[str], None] | None = None) -> dict[str, float]:
+    """The model's own test metrics, plus domain FID and classifier score of its samples, each beside
+    the same figure for real test images (``real_domain_fid``: one half of the test images against the
+    other, what a perfect model would score; ``real_classifier_score``: the test images').
+
+    :param log: where to say what is being done (and then show progress bars); silent when ``None``.
+    """
+    from tqdm.auto import tqdm
+
     from rlgen.gen.metrics import classifier_for, classifier_score, domain_fid
 
+    say = log or (lambda _: None)
     cfg, model, _, test = load_gen_run(run_dir)
     device = model.device
     loader = torch.utils.data.DataLoader(test, batch_size=256)
+    say(f"test metrics of {cfg.model.kind} on {len(test):,} test images ...")
+    batches = tqdm(loader, unit="batch", desc="test", disable=log is None, dynamic_ncols=True, leave=False)
     torch.manual_seed(seed)  # stochastic estimates (importance-weighted bounds) repeat exactly
     with torch.no_grad():
-        metrics = dict(model.evaluate([[t.to(device) for t in b] for b in loader]))
+        metrics = dict(model.evaluate([t.to(device) for t in b] for b in batches))
+    batches.close()
+    if not hasattr(model, "sample"):
+        return metrics
     try:
         torch.manual_seed(seed)
-        fake = torch.cat([model.sample(min(250, n_samples - i)).cpu() for i in range(0, n_samples, 250)])
+        chunks = tqdm(range(0, n_samples, 250), unit="chunk", desc=f"sampling {n_samples:,} images",
+                      disable=log is None, dynamic_ncols=True)
+        fake = torch.cat([model.sample(min(250, n_samples - i)).cpu() for i in chunks])
     except NotImplementedError:
-        fake = None
-    if fake is not None:
-        classifier = classifier_for(cfg.data, Path(cfg.run_root) / CLASSIFIER_CACHE)
-        real = test.tensors[0] if hasattr(test, "tensors") else torch.stack([test[i][0] for i in range(len(test))])
-        metrics["domain_fid"] = domain_fid(classifier, real[:n_samples], fake)
-        metrics["classifier_score"] = classifier_score(classifier, fake)
+        return metrics
+    classifier = classifier_for(cfg.data, Path(cfg.run_root) / CLASSIFIER_CACHE, log=log)
+    say("domain FID and classifier score ...")
+    real = test.tensors[0] if hasattr(test, "tensors") else torch.stack([test[i][0] for i in range(len(test))])
+    real = real[:n_samples]
+    metrics["domain_fid"] = domain_fid(classifier, real, fake)
+    metrics["classifier_score"] = classifier_score(classifier, fake)
+    metrics["real_domain_fid"] = domain_fid(classifier, real[: len(real) // 2], real[len(real) // 2:])
+    metrics["real_classifier_score"] = classifier_score(classifier, real)
     return metrics
 
 

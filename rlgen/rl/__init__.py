@@ -1,4 +1,5 @@
-"""Reinforcement learning: agents built from recipes, learned rewards as VecEnvWrappers, runs."""
+"""Reinforcement learning: agents built from recipes, learned rewards as VecEnvWrappers, runs.
 
-# Importing a learned reward registers its recipe table ([[wrappers]] kind = "...").
-from rlgen.rl import gail, vime  # noqa: E402,F401
+The learned rewards' recipe tables (``[[wrappers]] kind = "gail"``, ``"vime"``) are registered by
+:mod:`rlgen.rl.config`, which imports no torch; their wrappers are imported when a run builds them.
+"""

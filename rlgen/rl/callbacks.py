@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from tqdm.auto import tqdm
 
 from rlgen.core.signals import StopFlag
@@ -34,10 +36,13 @@ class ProgressBar(BaseCallback):
     SHOWN = {"train/loss": "loss", "train/value_loss": "vf_loss", "train/actor_loss": "actor_loss",
              "train/critic_loss": "critic_loss"}
 
-    def __init__(self, total: int, *, enabled: bool = True) -> None:
+    def __init__(self, total: int, *, enabled: bool = True, log: Callable[[str], None] | None = None) -> None:
+        """:param total: the run's ``total_timesteps``; the bar counts to the whole rollouts that reach it.
+        :param log: where to say, once, that the run rounds ``total`` up to whole rollouts."""
         super().__init__()
         self.total = total
         self.enabled = enabled
+        self.log = log
         self.bar: tqdm | None = None
         self._shown = 0
         self._figures: dict[str, str] = {}  # logged key -> label, the algorithm's and the learned rewards'
@@ -47,9 +52,14 @@ class ProgressBar(BaseCallback):
         self._figures = dict(self.SHOWN)
         for wrapper in reward_wrappers(self.model.get_env()):
             self._figures.update(wrapper.shown_on_progress_bar)
+        chunk = steps_per_collection(self.model)
+        planned = self._shown + -(-max(self.total - self._shown, 0) // chunk) * chunk
+        if planned != self.total and self.log is not None:
+            self.log(f"training to step {planned:,}: total_timesteps {self.total:,} rounded up to whole "
+                     f"rollouts of {chunk:,} steps")
         # A log file gets a line every 30 s rather than a redraw every 0.1 s.
         interactive = sys.stderr.isatty()
-        self.bar = tqdm(total=max(self.total, self._shown), initial=self._shown, unit="step", dynamic_ncols=True,
+        self.bar = tqdm(total=max(planned, self._shown), initial=self._shown, unit="step", dynamic_ncols=True,
                         disable=not self.enabled, smoothing=0.05, mininterval=0.1 if interactive else 30)
 
     def _on_step(self) -> bool:
@@ -77,6 +87,17 @@ class ProgressBar(BaseCallback):
     def _on_training_end(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def steps_per_collection(model: BaseAlgorithm) -> int:
+    """Environment steps stable-baselines3 collects between two checks of its budget: a whole
+    rollout (``n_steps`` per env) on-policy, ``train_freq`` steps per env off-policy. A run stops
+    after the collection that reaches ``total_timesteps``, so it ends on a multiple of this."""
+    if isinstance(model, OnPolicyAlgorithm):
+        return model.n_steps * model.n_envs
+    freq = getattr(model, "train_freq", None)
+    per_env = freq.frequency if freq is not None and freq.unit.value == "step" else 1
+    return per_env * model.n_envs
 
 
 class RewardHooks(BaseCallback):

@@ -141,10 +141,103 @@ class RewardWrapperConfig(Variant):
         raise NotImplementedError
 
 
+# The learned rewards' recipe tables live here, beside the algorithms', so that loading a recipe
+# or printing 'rlgen train --help' needs no torch; their wrappers are imported when built.
+
+
+@dataclass
+class GailConfig(RewardWrapperConfig):
+    """The ``[[wrappers]] kind = "gail"`` table of a recipe."""
+
+    kind = "gail"
+
+    demos: str = ""
+    """Demonstration file (.npz written by 'rlgen demos record'), relative to the working directory."""
+    n_episodes: int = 0
+    """Use the first this many expert episodes (0: all)."""
+    subsample: int = 1
+    """Keep every k-th expert transition of each episode (the original GAIL used 20)."""
+    hidden: list[int] = field(default_factory=lambda: [100, 100])
+    """Hidden layer sizes of the discriminator."""
+    activation: Literal["tanh", "relu", "elu", "leaky_relu", "gelu", "silu"] = "tanh"
+    """Activation of the discriminator; ``leaky_relu`` has slope 0.2 (DCGAN's), as in every rlgen network."""
+    lr: float = 3e-4
+    """Adam step size of the discriminator."""
+    batch_size: int = 256
+    """Expert and policy samples in each discriminator minibatch (each)."""
+    updates_per_rollout: int = 4
+    """Discriminator steps after each policy rollout."""
+    reward: Literal["gail", "airl", "neg_log_d"] = "gail"
+    """Reward from logits l: gail = -log(1-D) = softplus(l); airl = l; neg_log_d = log D."""
+    grad_penalty: float = 0.0
+    """Weight of a gradient penalty on interpolates between expert and policy data (0: off)."""
+    entropy_bonus: float = 0.001
+    """Weight of the discriminator's output entropy, subtracted from its loss (original: 0.001)."""
+    real_label: float = 1.0
+    """Target for expert samples; below 1 is one-sided label smoothing."""
+    normalize_obs: bool = True
+    """Standardise the discriminator's observations with the expert's mean and std."""
+
+    def validate(self) -> None:
+        if not self.demos:
+            raise ValueError("gail needs demos = 'path/to/demos.npz'")
+        if self.subsample < 1 or self.batch_size < 1 or self.updates_per_rollout < 0:
+            raise ValueError("gail subsample and batch_size must be at least 1, updates_per_rollout at least 0")
+
+    def build(self, venv: Any, *, run_dir: Any = None, seed: int = 0) -> Any:  # -> GailReward
+        from rlgen.demos.format import Demonstrations
+        from rlgen.rl.gail import GailReward
+
+        return GailReward(venv, demos=Demonstrations.load(self.demos), config=self, seed=seed)
+
+
+@dataclass
+class VimeConfig(RewardWrapperConfig):
+    """The ``[[wrappers]] kind = "vime"`` table of a recipe (defaults: the original code's)."""
+
+    kind = "vime"
+
+    eta: float = 1e-4
+    """Weight of the normalised information gain added to the reward."""
+    hidden: list[int] = field(default_factory=lambda: [32])
+    """Hidden layer sizes of the Bayesian dynamics model (ReLU)."""
+    prior_sigma: float = 0.5
+    """Standard deviation of the weights' Gaussian prior."""
+    likelihood_sigma: float = 5.0
+    """Standard deviation of the Gaussian likelihood of the (normalised) next-state change."""
+    lr: float = 1e-4
+    """Adam step size of the dynamics model."""
+    updates_per_rollout: int = 500
+    """ELBO steps of the dynamics model after each rollout."""
+    batch_size: int = 10
+    """Transitions per ELBO step, drawn from the replay pool."""
+    pool_size: int = 1_000_000
+    """Replay pool capacity in transitions."""
+    min_pool_size: int = 500
+    """Transitions in the pool before the model starts training."""
+    step_size: float = 0.01
+    """Lambda: the step of the hypothetical update whose KL is the information gain."""
+    n_samples: int = 10
+    """Noise draws per transition when estimating the expected log-likelihood."""
+    median_window: int = 10
+    """Normalise by the mean of the last this many rollouts' median information gain."""
+    chunk_size: int = 0
+    """Transitions per vectorised information-gain chunk, to bound memory (0: the whole rollout)."""
+
+    def validate(self) -> None:
+        if self.eta < 0 or self.step_size <= 0 or self.median_window < 1:
+            raise ValueError("vime eta must be >= 0, step_size > 0 and median_window >= 1")
+
+    def build(self, venv: Any, *, run_dir: Any = None, seed: int = 0) -> Any:  # -> VimeReward
+        from rlgen.rl.vime import VimeReward
+
+        return VimeReward(venv, config=self, seed=seed)
+
+
 @dataclass
 class TrainConfig:
     name: str = ""
-    """Run name: the run is written to <run_root>/<name>/ (default: the recipe's file name)."""
+    """Run name: the run is written to <run_root>/<name>/ (default: the recipe's file name; <env>-<algo> for a config built in Python)."""
     env_id: str = "Pendulum-v1"
     """Gymnasium environment id (rlgen/... for the project's own tasks)."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)

@@ -10,6 +10,7 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+from tqdm.auto import tqdm
 
 from rlgen.rl.agents import make_env
 from rlgen.rl.config import TrainConfig
@@ -43,10 +44,25 @@ def make_eval_env(cfg: TrainConfig, *, obs_stats_from: VecEnv | Path | None = No
     return eval_env
 
 
-def evaluate(model: BaseAlgorithm, eval_env: VecEnv, *, episodes: int, deterministic: bool = True) -> dict:
-    """Mean and standard deviation of the undiscounted environment return over ``episodes``."""
-    returns, lengths = evaluate_policy(model, eval_env, n_eval_episodes=episodes, deterministic=deterministic,
-                                       return_episode_rewards=True, warn=False)
+def evaluate(model: BaseAlgorithm, eval_env: VecEnv, *, episodes: int, deterministic: bool = True,
+             progress: bool = False) -> dict:
+    """Mean and standard deviation of the undiscounted environment return over ``episodes``.
+
+    :param progress: show a progress bar over the episodes (for ``rlgen eval``).
+    """
+    bar = tqdm(total=episodes, unit="episode", desc="evaluating", disable=not progress, dynamic_ncols=True)
+
+    def count(local: dict, _: dict) -> None:  # evaluate_policy calls this after every step
+        done = int(np.sum(local["episode_counts"]))
+        if done > bar.n:
+            bar.update(done - bar.n)
+
+    try:
+        returns, lengths = evaluate_policy(model, eval_env, n_eval_episodes=episodes, deterministic=deterministic,
+                                           return_episode_rewards=True, warn=False, callback=count if progress else None)
+        bar.update(len(returns) - bar.n)  # the callback runs before each step's finished episodes are counted
+    finally:
+        bar.close()
     returns = np.asarray(returns, dtype=float)
     return {
         "mean_return": float(returns.mean()) if len(returns) else float("nan"),

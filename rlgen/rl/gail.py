@@ -13,9 +13,7 @@ as in the original code; the policy sees its own ``VecNormalize`` statistics.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,51 +23,8 @@ from torch import Tensor, nn
 from rlgen.core.adversarial import LossAndStats, discriminator_step, reward_from_logits
 from rlgen.core.nets import mlp
 from rlgen.demos.format import Demonstrations
-from rlgen.rl.config import RewardWrapperConfig
+from rlgen.rl.config import GailConfig
 from rlgen.rl.rewards import LearnedRewardWrapper
-
-
-@dataclass
-class GailConfig(RewardWrapperConfig):
-    """The ``[[wrappers]] kind = "gail"`` table of a recipe."""
-
-    kind = "gail"
-
-    demos: str = ""
-    """Demonstration file (.npz written by 'rlgen demos record'), relative to the working directory."""
-    n_episodes: int = 0
-    """Use the first this many expert episodes (0: all)."""
-    subsample: int = 1
-    """Keep every k-th expert transition of each episode (the original GAIL used 20)."""
-    hidden: list[int] = field(default_factory=lambda: [100, 100])
-    """Hidden layer sizes of the discriminator."""
-    activation: Literal["tanh", "relu", "elu", "leaky_relu", "gelu", "silu"] = "tanh"
-    """Activation of the discriminator; ``leaky_relu`` has slope 0.2 (DCGAN's), as in every rlgen network."""
-    lr: float = 3e-4
-    """Adam step size of the discriminator."""
-    batch_size: int = 256
-    """Expert and policy samples in each discriminator minibatch (each)."""
-    updates_per_rollout: int = 4
-    """Discriminator steps after each policy rollout."""
-    reward: Literal["gail", "airl", "neg_log_d"] = "gail"
-    """Reward from logits l: gail = -log(1-D) = softplus(l); airl = l; neg_log_d = log D."""
-    grad_penalty: float = 0.0
-    """Weight of a gradient penalty on interpolates between expert and policy data (0: off)."""
-    entropy_bonus: float = 0.001
-    """Weight of the discriminator's output entropy, subtracted from its loss (original: 0.001)."""
-    real_label: float = 1.0
-    """Target for expert samples; below 1 is one-sided label smoothing."""
-    normalize_obs: bool = True
-    """Standardise the discriminator's observations with the expert's mean and std."""
-
-    def validate(self) -> None:
-        if not self.demos:
-            raise ValueError("gail needs demos = 'path/to/demos.npz'")
-        if self.subsample < 1 or self.batch_size < 1 or self.updates_per_rollout < 0:
-            raise ValueError("gail subsample and batch_size must be at least 1, updates_per_rollout at least 0")
-
-    def build(self, venv: VecEnv, *, run_dir: Path | None = None, seed: int = 0) -> "GailReward":
-        return GailReward(venv, demos=Demonstrations.load(self.demos), config=self, seed=seed)
 
 
 class StateActionDiscriminator(nn.Module):

@@ -17,10 +17,15 @@ from rlgen.errors import RlgenError
 
 
 def episode_frames(policy: Callable[[np.ndarray], np.ndarray], env_id: str, *, env_kwargs: dict | None = None,
-                   seed: int = 0, max_steps: int = 1000, size: int = 240) -> tuple[list[np.ndarray], float]:
-    """Run one episode of ``policy`` and return its rendered frames ``(H, W, 3)`` and its return."""
+                   seed: int = 0, max_steps: int = 1000, size: int = 240,
+                   progress: bool = False) -> tuple[list[np.ndarray], float]:
+    """Run one episode of ``policy`` and return its rendered frames ``(H, W, 3)`` and its return.
+
+    :param progress: show a progress bar over the frames (software rendering can take minutes).
+    """
     offscreen_gl()
     import gymnasium as gym
+    from tqdm.auto import tqdm
 
     kwargs = dict(env_kwargs or {})
     try:
@@ -34,18 +39,24 @@ def episode_frames(policy: Callable[[np.ndarray], np.ndarray], env_id: str, *, e
         raise RlgenError(f"rendering {env_id} needs a package that is missing ({e}); install it or record another env") from None
     obs, _ = env.reset(seed=seed)
     frames, total = [], 0.0
+    limit = min(max_steps, env.spec.max_episode_steps or max_steps) if env.spec is not None else max_steps
+    bar = tqdm(total=limit, unit="frame", desc="rendering", disable=not progress, dynamic_ncols=True)
     try:
         for _ in range(max_steps):
             frames.append(np.asarray(env.render()))
+            bar.update(1)
             obs, reward, terminated, truncated, _ = env.step(np.asarray(policy(obs[None])[0]))
             total += float(reward)
             if terminated or truncated:
                 break
+    except gym.error.DependencyNotInstalled as e:  # classic-control envs draw with pygame, at the first render
+        raise RlgenError(f"rendering {env_id} needs a package that is missing ({e}); install it or record another env") from None
     except Exception as e:  # an OpenGL context that cannot be made, mostly
         if "gl" in type(e).__name__.lower() or "gl" in str(e).lower():
             raise RlgenError(f"cannot render {env_id} offscreen ({e}); set MUJOCO_GL=egl or osmesa") from None
         raise
     finally:
+        bar.close()
         env.close()
     return frames, total
 

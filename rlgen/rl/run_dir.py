@@ -146,9 +146,10 @@ def agent_files(run_dir: Path, *, best: bool = False) -> tuple[Path, Path]:
 
 
 def evaluate_run(run_dir: str | Path, *, episodes: int, seed: int | None = None, deterministic: bool = True,
-                 best: bool = False) -> tuple[TrainConfig, Path, dict]:
+                 best: bool = False, progress: bool = False) -> tuple[TrainConfig, Path, dict]:
     """Evaluate a run's policy (see :func:`agent_files`) on the environment's own reward, on
-    ``episodes`` episodes of an environment seeded from ``seed`` (default: the run's seed).
+    ``episodes`` episodes of an environment seeded from ``seed`` (default: the run's seed), with a
+    progress bar over them when ``progress``.
 
     :returns: ``(run config, agent file evaluated, result of evaluate)``.
     """
@@ -159,7 +160,8 @@ def evaluate_run(run_dir: str | Path, *, episodes: int, seed: int | None = None,
         cfg.seed = seed
     eval_env = make_eval_env(cfg, obs_stats_from=stats if stats.is_file() else None)
     try:
-        result = evaluate(load_agent(cfg, model_path), eval_env, episodes=episodes, deterministic=deterministic)
+        result = evaluate(load_agent(cfg, model_path), eval_env, episodes=episodes, deterministic=deterministic,
+                          progress=progress)
     finally:
         eval_env.close()
     return cfg, model_path, result

@@ -61,6 +61,7 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
         save_config(run_dir, cfg)
+        log(f"writing the run to {run_dir}/ (curves: tensorboard --logdir {run_dir})")
     seed_everything(cfg.seed)
     if cfg.torch_threads > 0:
         torch.set_num_threads(cfg.torch_threads)
@@ -108,7 +109,7 @@ def train(
         save_rl_checkpoint(run_dir, m, elapsed=elapsed_before + time.time() - start)
 
     stop = StopOnSignal()
-    callbacks = [stop, RewardHooks(), EpisodeInfo(), ProgressBar(cfg.total_timesteps, enabled=progress),
+    callbacks = [stop, RewardHooks(), EpisodeInfo(), ProgressBar(cfg.total_timesteps, enabled=progress, log=log),
                  Periodic(cfg.checkpoint_every, checkpoint, start=model.num_timesteps)]
     if eval_env is not None and cfg.eval_every:
         callbacks.append(Periodic(cfg.eval_every, EvalLog(run_dir / "eval.jsonl", run_eval), start=model.num_timesteps))

@@ -18,59 +18,16 @@ environment reward at step time, before the bonus is added, mixing two scales.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from stable_baselines3.common.vec_env import VecEnv
 
-from rlgen.rl.config import RewardWrapperConfig
+from rlgen.rl.config import VimeConfig
 from rlgen.rl.rewards import LearnedRewardWrapper
 from rlgen.vime.dynamics import BayesianDynamics, ReplayPool, train_dynamics
 from rlgen.vime.info_gain import info_gain_second_order
-
-
-@dataclass
-class VimeConfig(RewardWrapperConfig):
-    """The ``[[wrappers]] kind = "vime"`` table of a recipe (defaults: the original code's)."""
-
-    kind = "vime"
-
-    eta: float = 1e-4
-    """Weight of the normalised information gain added to the reward."""
-    hidden: list[int] = field(default_factory=lambda: [32])
-    """Hidden layer sizes of the Bayesian dynamics model (ReLU)."""
-    prior_sigma: float = 0.5
-    """Standard deviation of the weights' Gaussian prior."""
-    likelihood_sigma: float = 5.0
-    """Standard deviation of the Gaussian likelihood of the (normalised) next-state change."""
-    lr: float = 1e-4
-    """Adam step size of the dynamics model."""
-    updates_per_rollout: int = 500
-    """ELBO steps of the dynamics model after each rollout."""
-    batch_size: int = 10
-    """Transitions per ELBO step, drawn from the replay pool."""
-    pool_size: int = 1_000_000
-    """Replay pool capacity in transitions."""
-    min_pool_size: int = 500
-    """Transitions in the pool before the model starts training."""
-    step_size: float = 0.01
-    """Lambda: the step of the hypothetical update whose KL is the information gain."""
-    n_samples: int = 10
-    """Noise draws per transition when estimating the expected log-likelihood."""
-    median_window: int = 10
-    """Normalise by the mean of the last this many rollouts' median information gain."""
-    chunk_size: int = 0
-    """Transitions per vectorised information-gain chunk, to bound memory (0: the whole rollout)."""
-
-    def validate(self) -> None:
-        if self.eta < 0 or self.step_size <= 0 or self.median_window < 1:
-            raise ValueError("vime eta must be >= 0, step_size > 0 and median_window >= 1")
-
-    def build(self, venv: VecEnv, *, run_dir: Path | None = None, seed: int = 0) -> "VimeReward":
-        return VimeReward(venv, config=self, seed=seed)
 
 
 class VimeReward(LearnedRewardWrapper):

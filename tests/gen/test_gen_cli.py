@@ -36,9 +36,13 @@ def test_eval_and_complete_and_resume(tmp_path, capsys):
     run = tmp_path / "pixelcnn"
     assert main(["gen", "complete", str(run), "--images", "2", "--n", "2", "--out", str(tmp_path / "c.png")]) == 0
     assert Image.open(tmp_path / "c.png").size[0] > Image.open(tmp_path / "c.png").size[1]
+    capsys.readouterr()
     assert main(["gen", "eval", str(run), "--samples", "16"]) == 0
-    out = capsys.readouterr().out
-    assert "bits_per_dim" in out and "domain_fid" in out
+    captured = capsys.readouterr()
+    assert "bits_per_dim" in captured.out and "domain_fid" in captured.out
+    assert "(real images: " in captured.out  # each sample figure beside the real test images' own
+    # The first evaluation trains the domain classifier: announced, with a progress bar over its epochs.
+    assert "training the digits domain classifier" in captured.err and "10/10" in captured.err
     assert main(["gen", "train", "--resume", str(run), "--trainer.max_steps", "5"]) == 0
     assert json.loads((run / "summary.json").read_text())["steps"] == 5
 

@@ -1,0 +1,275 @@
+"""Write bench/RESULTS.md from the committed benchmark results in bench/results/*.json.
+
+The README quotes one line per headline and links here; every per-seed figure, every superseded
+task definition and the history of each measurement live in RESULTS.md, which is only ever
+written by this script, so the two never disagree with the JSON::
+
+    python bench/results_md.py            # rewrite bench/RESULTS.md
+    python bench/results_md.py --check    # exit 1 if it is out of date
+
+``tests/test_results_md.py`` runs the check, so a JSON file changed without rerunning this
+script fails the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+OUT = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+# ------------------------------------------------------------------- formatting
+
+
+def num(x: float | None, digits: int = 0) -> str:
+    """``3,450`` / ``0.99``; a dash for a figure that was not measured."""
+    if x is None:
+        return "–"
+    return f"{x:,.{digits}f}"
+
+
+def mean_std(values: list[float]) -> str:
+    if len(values) < 2:
+        return num(values[0]) if values else "–"
+    return f"{num(statistics.mean(values))} ± {num(statistics.pstdev(values))}"
+
+
+def steps(n: int | None) -> str:
+    """``150k``, ``1M``, ``never``."""
+    if n is None:
+        return "never"
+    return f"{n / 1e6:.2g}M" if n >= 1_000_000 else f"{round(n / 1e3)}k"
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def machine(m: dict | None) -> str:
+    if not m:
+        return ""
+    where = m.get("gpu") or f"{m.get('cores', '?')}-core {m.get('cpu', '?')}"
+    return f"{where}, Python {m.get('python', '?')}, torch {m.get('torch', '?')}, {m.get('torch_threads', '?')} torch thread(s)"
+
+
+def provenance(d: dict) -> list[str]:
+    out = []
+    if d.get("command"):
+        out.append(f"Command: `{d['command']}`")
+    if d.get("machine") or d.get("date"):
+        out.append(f"Measured on: {machine(d.get('machine'))}{'; ' if d.get('machine') else ''}{d.get('date', '')}")
+    return [line + "  " for line in out[:-1]] + out[-1:] if out else []
+
+
+# ------------------------------------------------------------------- imitation
+
+
+def _seeds(runs: dict, n: int) -> list[tuple[int, dict]]:
+    """The runs of one demonstration count, by seed: keys ``n<trajectories>-s<seed>``."""
+    out = []
+    for key, run in runs.items():
+        count, seed = key[1:].split("-s")
+        if int(count) == n:
+            out.append((int(seed), run))
+    return sorted(out, key=lambda kv: kv[0])
+
+
+def imitation_section(d: dict) -> list[str]:
+    lines = ["## Imitation", "",
+             "GAIL and behaviour cloning, from `bench/results/gail.json` (`python bench/gail.py`). Each GAIL run starts from a behaviour clone of its demonstrations (`bc_init`), as the recipes "
+             "do; *imitation* is the HumanCompatibleAI [imitation](https://github.com/HumanCompatibleAI/imitation) "
+             "library's GAIL from the same demonstrations, start and budget (`bench/imitation_gail.py`, on the "
+             "v4 version of the env, which imitation's pinned gymnasium provides). Returns are means ± std over "
+             "each policy's final deterministic evaluation episodes; the fraction is of the demonstrations' "
+             "mean return.", ""]
+    for task, t in d["tasks"].items():
+        expert = t["expert_return"]
+        lines += [f"### {t['env_id']}", "",
+                  f"Demonstrations `{t['demos']}`: mean return {num(expert)} ± {num(t.get('expert_return_std'))}; "
+                  f"GAIL budget {num(t['budget'])} env steps.", ""]
+        counts = sorted({int(k[1:].split("-s")[0]) for k in t.get("gail", {})}, reverse=True)
+        rows = []
+        for n in counts:
+            for seed, g in _seeds(t["gail"], n):
+                bc = t.get("bc", {}).get(f"n{n}-s{seed}")
+                im = t.get("imitation", {}).get(f"n{n}-s{seed}")
+                rows.append([str(n), str(seed), num(bc["return"]) if bc else "–",
+                             f"{num(g['return'])} ± {num(g['std'])} ({g['return'] / expert:.2f})",
+                             f"{num(im['return'])} ± {num(im['std'])} ({im['return'] / expert:.2f})" if im else "not run",
+                             num(g.get("steps_per_s"))])
+        lines += table(["trajectories", "seed", "BC", "GAIL (rlgen)", "GAIL (imitation)", "rlgen steps/s"], rows)
+        lines.append("")
+        for n in counts:
+            ours = [g["return"] for _, g in _seeds(t["gail"], n)]
+            theirs = [r["return"] for _, r in _seeds(t.get("imitation", {}), n)]
+            if len(ours) > 1:
+                line = f"- {n} trajectories, {len(ours)} seeds: rlgen {mean_std(ours)} ({statistics.mean(ours) / expert:.2f})"
+                if theirs:
+                    line += f", imitation {mean_std(theirs)} ({statistics.mean(theirs) / expert:.2f}) over {len(theirs)} seeds"
+                lines.append(line)
+        tp = t.get("throughput")
+        if tp:
+            ratio = tp["ratio_to_trpo"]["trpo+gail"]
+            lines.append(f"- Throughput: TRPO+GAIL runs at {ratio:.2f} of plain TRPO's env steps/s "
+                         f"({num(statistics.mean(tp['runs']['trpo+gail']))} against "
+                         f"{num(statistics.mean(tp['runs']['trpo']))}, {num(tp['steps'])} steps each; "
+                         f"`{tp['command']}`)")
+        if t.get("status"):
+            lines.append(f"- Status: {t['status']}")
+        lines += ["", *provenance(t), ""]
+    lines += ["### History", "", d.get("note", ""), "", *provenance(d), ""]
+    return lines
+
+
+# ------------------------------------------------------------------- exploration
+
+
+def vime_section(d: dict) -> list[str]:
+    lines = ["## Exploration", "",
+             "TRPO with and without VIME on the sparse-reward tasks, from `bench/results/vime_sparse.json` "
+             "(`python bench/vime_sparse.py`). A run *solves* a task when its final policy earns reward: a positive mean return over its final "
+             "deterministic episodes (50, on an environment seeded apart from training). It solves it "
+             "*reliably* when at least half of those episodes earn reward. The periodic evaluations (10 "
+             "episodes every 50k steps) draw the curves (`vime_sparse.png`) and give the first step at which "
+             "an evaluation earned reward; ten episodes cannot tell a policy that reaches the goal one time in "
+             "ten from one that never does, so they decide nothing. When the tasks were defined, a random "
+             "policy (clipped N(0, 1) actions) earned reward in 5 of 50 cart-pole episodes and in all 50 "
+             "double-pendulum ones, against none of 50 on MountainCar and SwimmerGather, and passed x = 5 in "
+             "none of 100 SparseHalfCheetah episodes (4 of 100 at five physics steps per action): the first two "
+             "tasks, as defined here, do not need exploration.", ""]
+    tasks = d["tasks"]
+    current = [k for k, t in tasks.items() if "superseded" not in t["env_id"]]
+    superseded = [k for k in tasks if k not in current]
+    for key in current + superseded:
+        t = tasks[key]
+        lines += [f"### {key}", "", f"Env: {t['env_id']}.", ""]
+        if t.get("note"):
+            lines += [t["note"], ""]
+        rows = []
+        for method in ("vime", "trpo"):
+            for seed, r in sorted(t["runs"][method].items(), key=lambda kv: int(kv[0])):
+                episodes = r.get("final_episodes")
+                with_reward = (f"{round(r['final_success_rate'] * episodes)} of {episodes}" if episodes
+                               else f"{r['final_success_rate']:.0%} of 10 (last evaluation)")
+                rows.append(["TRPO+VIME" if method == "vime" else "TRPO", seed, steps(r.get("first_solved_step")),
+                             num(r["final_return"], 2), with_reward, "yes" if r["solved"] else "no",
+                             steps(r["env_steps"]), num(r.get("steps_per_s"))])
+        lines += table(["method", "seed", "first evaluation with reward", "final return",
+                        "final episodes with reward", "solved", "steps", "steps/s"], rows)
+        solved, reliably = t["solved_seeds"], t["reliably_solved_seeds"]
+        n = len(t["runs"]["vime"])
+        lines += ["", f"Solved: TRPO+VIME {solved['vime']} of {n} seeds ({reliably['vime']} reliably), "
+                      f"TRPO {solved['trpo']} of {len(t['runs']['trpo'])} ({reliably['trpo']} reliably).  ",
+                  f"Command: `{t['command']}`", ""]
+    tp = d.get("throughput")
+    if tp:
+        lines += ["### Throughput", "",
+                  f"TRPO+VIME runs at {tp['ratio_to_trpo']['trpo+vime']:.2f} of plain TRPO's env steps/s on "
+                  f"{tp['env_id']} ({num(statistics.mean(tp['runs']['trpo+vime']))} against "
+                  f"{num(statistics.mean(tp['runs']['trpo']))}, {num(tp['steps'])} steps each, dynamics-model "
+                  "training included).", "", *provenance(tp), ""]
+    lines += ["### Last written", "", *provenance(d), ""]
+    return lines
+
+
+# ------------------------------------------------------------------- image models
+
+
+#: The papers' figures on full MNIST (60,000 training images), for scale; not measured here.
+PAPERS = {"improved_gan": "test accuracy 0.9907 (Salimans et al. 2016, 100 labels)",
+          "infogan": "code accuracy 0.95 (Chen et al. 2016)",
+          "vae_iaf": "NLL 79.1 (Kingma et al. 2016)", "vae_diagonal": "ELBO -84.1 (Kingma et al. 2016)",
+          "pixelrnn": "Diagonal BiLSTM NLL 79.2 (van den Oord et al. 2016)"}
+
+IMAGE_FIGURES = {"accuracy": ("test accuracy", 3), "cat_accuracy": ("code accuracy (Hungarian)", 3),
+                 "nll": ("test NLL (nats)", 1), "elbo": ("ELBO (nats)", 1), "bits_per_dim": ("bits/dim", 3),
+                 "domain_fid": ("domain FID", 1), "classifier_score": ("classifier score", 2)}
+
+
+def images_section(d: dict) -> list[str]:
+    lines = ["## Image models", "",
+             "On mnist5k, from `bench/results/images.json` (`python bench/images.py`). "
+             f"One seed ({d.get('seed', 0)}); 4,000 training and 1,000 test images; budgets in epochs of the "
+             f"training images; likelihood models on {d.get('binarize_likelihood_models', 'dynamically')} "
+             f"binarised images; FID and classifier score from {num(d.get('fid_samples'))} samples and a "
+             "classifier trained on the same data (`rlgen gen eval`).", ""]
+    rows = []
+    for name, m in d["models"].items():
+        figures = "; ".join(f"{label} {num(m['metrics'][k], digits)}" for k, (label, digits) in IMAGE_FIGURES.items()
+                            if k in m["metrics"])
+        where = m.get("measured_on") or d.get("machine") or {}
+        rows.append([name, f"{m['budget']['epochs']:g}", figures, where.get("gpu") or f"{where.get('cores', '?')}-core CPU",
+                     num(m.get("train_wall_time_s")), PAPERS.get(name, "")])
+    lines += table(["model", "epochs", "figures", "trained on", "training (s)", "paper, full MNIST (for scale)"], rows)
+    for key, label in (("throughput", "CPU"), ("throughput_gpu", "GPU")):
+        tp = d.get(key)
+        if tp:
+            lines.append("")
+            lines.append(f"DCGAN training speed against a plain single-file PyTorch DCGAN of the same layers "
+                         f"({label}, {tp['torch_threads']} torch thread(s)): {tp['ratio_rlgen_to_plain']:.2f}x.")
+    lines += ["", *provenance(d), ""]
+    return lines
+
+
+# ------------------------------------------------------------------- scaling
+
+
+def scaling_section(d: dict) -> list[str]:
+    lines = ["## Scaling out", "",
+             "Env steps/s on Ant-v5 with 1, 2 and 4 envs, from `bench/results/scaling.json` "
+             f"(`python bench/scaling.py`): whole training ({num(d['steps'])} steps, updates included), relative to one env in one process "
+             "(measured first and last; the mean is the baseline).", ""]
+    configs = [k for k in next(iter(d["algos"].values()))["speedup"]]
+    rows = []
+    for algo, a in d["algos"].items():
+        base = statistics.mean(a["steps_per_s"]["1-dummy"])
+        rows.append([f"{algo} (1 env: {num(base)} steps/s)", *(f"{a['speedup'][c]:.2f}" for c in configs)])
+    lines += table(["", *(c.replace("-", " ") for c in configs)], rows)
+    lines += ["", *provenance(d), ""]
+    return lines
+
+
+# ------------------------------------------------------------------- document
+
+
+def render() -> str:
+    """RESULTS.md's text, from the JSON files present in bench/results/."""
+    load = {name: json.loads((RESULTS / f"{name}.json").read_text())
+            for name in ("gail", "vime_sparse", "images", "scaling") if (RESULTS / f"{name}.json").is_file()}
+    lines = ["# Benchmark results", "",
+             "<!-- Written by bench/results_md.py from bench/results/*.json; edit those or the script, "
+             "not this file. -->", "",
+             "Every figure below is read from the JSON files in `bench/results/`, which the scripts in "
+             "`bench/` write; the README quotes the headlines. Humanoid has no expert yet, so there are no "
+             "Humanoid results.", ""]
+    sections = {"gail": imitation_section, "vime_sparse": vime_section, "images": images_section,
+                "scaling": scaling_section}
+    for name, section in sections.items():
+        if name in load:
+            lines += section(load[name])
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if RESULTS.md differs from what the JSON gives")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        if not OUT.is_file() or OUT.read_text() != text:
+            print(f"{OUT} is out of date; run: python bench/results_md.py", file=sys.stderr)
+            return 1
+        return 0
+    OUT.write_text(text)
+    print(f"wrote {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
