@@ -12,25 +12,67 @@ environment's own.
 from __future__ import annotations
 
 import difflib
+import functools
+import importlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import gymnasium as gym
-from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
-from sb3_contrib import TRPO
 
 from rlgen.core.distributed import resolve_device
-from rlgen.core.nets import activation_class
+from rlgen.core.nets import LeakyReLU, activation_class
 from rlgen.errors import ConfigError
 from rlgen.rl.config import TrainConfig
 from rlgen.rl.rewards import hooked_buffer_kwargs, reward_wrappers
 
+#: ``(algo, backend) -> (module, class)``, imported when first asked for (jax only by a jax run).
 #: A behaviour-cloned policy is saved as a PPO agent, so it evaluates, records and fine-tunes like one.
-ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "trpo": TRPO, "sac": SAC, "bc": PPO}
+ALGOS: dict[tuple[str, str], tuple[str, str]] = {
+    ("ppo", "torch"): ("stable_baselines3", "PPO"),
+    ("bc", "torch"): ("stable_baselines3", "PPO"),
+    ("trpo", "torch"): ("sb3_contrib", "TRPO"),
+    ("sac", "torch"): ("stable_baselines3", "SAC"),
+    ("tqc", "torch"): ("sb3_contrib", "TQC"),
+    ("sac", "jax"): ("sbx", "SAC"),
+    ("tqc", "jax"): ("sbx", "TQC"),
+}
+#: Off-policy algorithms: one section each in the recipe, sharing SAC's fields.
+OFF_POLICY = ("sac", "tqc")
+
+
+def backend(cfg: TrainConfig) -> str:
+    """The network library of ``cfg.algo``: the off-policy section's ``backend``, else torch."""
+    return getattr(cfg, cfg.algo).backend if cfg.algo in OFF_POLICY else "torch"
+
+
+def backend_of(model: BaseAlgorithm) -> str:
+    """``"jax"`` for an sbx agent, else ``"torch"``."""
+    return "jax" if type(model).__module__.startswith("sbx") else "torch"
+
+
+def algo_class(cfg: TrainConfig) -> type[BaseAlgorithm]:
+    """The stable-baselines3-style class that trains ``cfg.algo`` on its backend."""
+    module, name = ALGOS[(cfg.algo, backend(cfg))]
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError as e:
+        raise ConfigError(f"{cfg.algo} on backend = 'jax' needs sbx and jax ({e}); "
+                          "install them with: pip install 'rlgen[jax]'") from None
+
+
+def jax_activation(name: str) -> Callable[..., Any]:
+    """The flax function for an activation of :data:`rlgen.core.nets.ACTIVATIONS`, meaning the same:
+    ``leaky_relu`` keeps the 0.2 slope of every rlgen network (flax's own default is 0.01)."""
+    import flax.linen
+
+    if name == "leaky_relu":
+        return functools.partial(flax.linen.leaky_relu, negative_slope=LeakyReLU().negative_slope)
+    return getattr(flax.linen, name)
+
 
 def check_env_id(env_id: str) -> None:
     """Fail with a one-line error naming close matches when ``env_id`` is not registered."""
@@ -94,16 +136,21 @@ def algo_kwargs(cfg: TrainConfig, venv: VecEnv) -> dict[str, Any]:
                   normalize_advantage=p.normalize_advantage, sub_sampling_factor=p.sub_sampling_factor,
                   use_sde=p.use_sde, sde_sample_freq=p.sde_sample_freq)
     else:
-        p = cfg.sac
+        p = getattr(cfg, cfg.algo)
         ent = p.ent_coef
         try:
             ent = float(ent)
         except ValueError:
             if not ent.startswith("auto"):
-                raise ConfigError(f"sac.ent_coef must be a number or 'auto', got {ent!r}") from None
+                raise ConfigError(f"{cfg.algo}.ent_coef must be a number or 'auto', got {ent!r}") from None
         kw = dict(learning_rate=p.learning_rate, buffer_size=p.buffer_size, learning_starts=p.learning_starts,
                   batch_size=p.batch_size, tau=p.tau, gamma=p.gamma, train_freq=p.train_freq,
                   gradient_steps=p.gradient_steps, ent_coef=ent, use_sde=p.use_sde)
+        if cfg.algo == "tqc":
+            kw["top_quantiles_to_drop_per_net"] = p.top_quantiles_to_drop_per_net
+            policy_kwargs.update(n_critics=p.n_critics, n_quantiles=p.n_quantiles)
+        if p.backend == "jax":
+            policy_kwargs["activation_fn"] = jax_activation(pol.activation)
     if cfg.lr_schedule == "linear":
         kw["learning_rate"] = LinearSchedule(kw["learning_rate"], 0.0, 1.0)
     if reward_wrappers(venv) and cfg.algo in ("ppo", "trpo"):
@@ -113,9 +160,9 @@ def algo_kwargs(cfg: TrainConfig, venv: VecEnv) -> dict[str, Any]:
 
 def build_agent(cfg: TrainConfig, venv: VecEnv, *, tensorboard_log: str | None = None) -> BaseAlgorithm:
     """A fresh agent of ``cfg.algo`` on ``venv``."""
-    cls = ALGOS[cfg.algo]
-    return cls("MlpPolicy", venv, seed=cfg.seed, device=str(resolve_device(cfg.device)), verbose=0,
-               tensorboard_log=tensorboard_log, **algo_kwargs(cfg, venv))
+    device = {"device": str(resolve_device(cfg.device))} if backend(cfg) == "torch" else {}  # jax places itself
+    return algo_class(cfg)("MlpPolicy", venv, seed=cfg.seed, verbose=0, tensorboard_log=tensorboard_log,
+                           **device, **algo_kwargs(cfg, venv))
 
 
 def save_agent(model: BaseAlgorithm, path: Path) -> None:
@@ -139,6 +186,9 @@ def load_agent(cfg: TrainConfig, path: Path, venv: VecEnv | None = None) -> Base
         # zip leaves the hooks out, so the rollout buffer would come back without them.
         hooks = hooked_buffer_kwargs(venv)
     try:
-        return ALGOS[cfg.algo].load(str(path), env=venv, device=str(resolve_device(cfg.device)), **hooks)
+        cls = algo_class(cfg)
+        return cls.load(str(path), env=venv, device=str(resolve_device(cfg.device)), **hooks)
+    except ConfigError:
+        raise
     except Exception as e:
         raise CheckpointError(f"cannot load agent {path} ({type(e).__name__}: {e}); the file is damaged or from another algorithm") from None

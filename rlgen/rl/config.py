@@ -110,6 +110,21 @@ class SACConfig:
     """Entropy temperature: a number, or 'auto' (learned, optionally 'auto_0.1' for its start value)."""
     use_sde: bool = False
     """State-dependent exploration noise."""
+    backend: Literal["torch", "jax"] = "torch"
+    """Network library: torch (stable-baselines3, sb3-contrib) or jax (sbx, ``pip install 'rlgen[jax]'``).
+    The same algorithm either way; on a CPU the jax one runs about twice the gradient steps per second."""
+
+
+@dataclass
+class TQCConfig(SACConfig):
+    """SAC with a distribution of returns per critic, truncated to curb overestimation (Kuznetsov et al., 2020)."""
+
+    n_critics: int = 2
+    """Critic networks, each predicting n_quantiles quantiles of the return."""
+    n_quantiles: int = 25
+    """Quantiles per critic."""
+    top_quantiles_to_drop_per_net: int = 2
+    """Largest quantiles dropped from each critic's target: the overestimation control."""
 
 
 @dataclass
@@ -242,8 +257,9 @@ class TrainConfig:
     """Gymnasium environment id (rlgen/... for the project's own tasks)."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments passed to gymnasium.make."""
-    algo: Literal["ppo", "trpo", "sac", "bc"] = "ppo"
-    """Learning algorithm: ppo (stable-baselines3), trpo (sb3-contrib), sac (stable-baselines3) or bc (behaviour cloning from demonstrations)."""
+    algo: Literal["ppo", "trpo", "sac", "tqc", "bc"] = "ppo"
+    """Learning algorithm: ppo (stable-baselines3), trpo (sb3-contrib), sac (stable-baselines3), tqc (sb3-contrib)
+    or bc (behaviour cloning from demonstrations). sac and tqc also run on jax (their section's backend)."""
     total_timesteps: int = 100_000
     """Environment steps to train for, summed over all environments."""
     lr_schedule: Literal["constant", "linear"] = "constant"
@@ -279,6 +295,8 @@ class TrainConfig:
     """TRPO hyperparameters (used when algo = 'trpo')."""
     sac: SACConfig = field(default_factory=SACConfig)
     """SAC hyperparameters (used when algo = 'sac')."""
+    tqc: TQCConfig = field(default_factory=TQCConfig)
+    """TQC hyperparameters (used when algo = 'tqc')."""
     bc: BCConfig = field(default_factory=BCConfig)
     """Behaviour cloning settings (used when algo = 'bc')."""
     wrappers: list[RewardWrapperConfig] = field(default_factory=list)

@@ -37,7 +37,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 from rlgen.checkpoint import atomic_write_dir, atomic_write_text, load_checkpoint, save_checkpoint
 from rlgen.demos.record import Policy, sb3_policy
 from rlgen.errors import CheckpointError, ConfigError
-from rlgen.rl.agents import load_agent, save_agent
+from rlgen.rl.agents import backend_of, load_agent, save_agent
 from rlgen.rl.config import TrainConfig
 from rlgen.rl.evaluate import evaluate, find_vecnormalize, make_eval_env
 from rlgen.rl.rewards import reward_wrappers
@@ -194,6 +194,8 @@ def init_policy_from(model: BaseAlgorithm, venv: VecEnv, source: str | Path) -> 
     """
     from stable_baselines3.common.save_util import load_from_zip_file
 
+    if backend_of(model) != "torch":
+        raise ConfigError("init_from copies torch policy weights; it does not apply to a jax (sbx) agent")
     path = Path(source)
     if path.is_dir():
         try:  # a finished run's model.zip, else (a run stopped before the end) its last checkpoint

@@ -6,6 +6,7 @@ The run directory's layout, checkpoints and best policy are
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -16,7 +17,7 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecEnv
 
 from rlgen.errors import ConfigError, NonFiniteError, RlgenError
-from rlgen.rl.agents import build_agent, make_env, normalize
+from rlgen.rl.agents import backend, build_agent, make_env, normalize
 from rlgen.rl.callbacks import EpisodeInfo, EvalLog, Periodic, ProgressBar, RewardHooks, StopOnSignal
 from rlgen.rl.config import TrainConfig
 from rlgen.rl.evaluate import evaluate, find_vecnormalize, imitation_score, make_eval_env
@@ -65,6 +66,8 @@ def train(
     seed_everything(cfg.seed)
     if cfg.torch_threads > 0:
         torch.set_num_threads(cfg.torch_threads)
+        if cfg.torch_threads == 1 and backend(cfg) == "jax":  # read when jax first starts, so before build_agent
+            os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
     if cfg.algo == "bc":
         from rlgen.rl.bc import train_bc
 
@@ -138,7 +141,7 @@ def train(
         "steps_per_s": round(model.num_timesteps / max(wall, 1e-9), 1),
         "seed": cfg.seed,
         "torch_threads": torch.get_num_threads(),
-        "device": str(next(model.policy.parameters()).device),
+        "device": str(next(model.policy.parameters()).device) if backend(cfg) == "torch" else "jax:cpu",
     }
     for wrapper in reward_wrappers(venv):
         summary.update(wrapper.describe())

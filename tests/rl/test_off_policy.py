@@ -1,0 +1,85 @@
+"""The off-policy learners behind the experts (SAC, TQC; torch and jax): save, load, resume, record."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rlgen.cli import main
+from rlgen.config import apply_overrides
+from rlgen.errors import ConfigError
+from rlgen.rl.config import TrainConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+LEARNERS = [("sac", "torch"), ("tqc", "torch"), ("sac", "jax"), ("tqc", "jax")]
+
+
+def tiny(algo: str, backend: str) -> list[str]:
+    """A Pendulum run of 300 steps on small networks: 100 random steps, then a gradient step each."""
+    return [str(ROOT / "agents" / "pendulum-ppo.toml"), "--algo", algo, f"--{algo}.backend", backend,
+            f"--{algo}.learning_starts", "100", f"--{algo}.buffer_size", "1000", f"--{algo}.batch_size", "32",
+            "--policy.net_arch", "[16, 16]", "--policy.activation", "relu", "--total_timesteps", "300",
+            "--checkpoint_every", "150", "--eval_episodes", "1", "--no-progress"]
+
+
+def actions(run: Path, obs: np.ndarray) -> np.ndarray:
+    from rlgen.rl.run_dir import policy_from_run
+
+    act, _ = policy_from_run(run)
+    return act(obs)
+
+
+@pytest.mark.parametrize("algo,backend", LEARNERS)
+def test_train_resume_eval_and_record(tmp_path, algo, backend, capsys):
+    if backend == "jax":
+        pytest.importorskip("sbx")
+    args = tiny(algo, backend)
+    assert main(["train", "--run_root", str(tmp_path), "--name", "whole", *args]) == 0
+    whole = tmp_path / "whole"
+    summary = json.loads((whole / "summary.json").read_text())
+    assert summary["algo"] == algo and summary["steps"] == 300
+    ckpt = whole / "checkpoints" / (whole / "checkpoints" / "latest").read_text().strip()
+    assert (ckpt / "replay_buffer.pkl").is_file() and (ckpt / "agent.zip").is_file()
+
+    # Stopped at 150 steps and resumed to 300: the replay buffer comes back from the checkpoint.
+    assert main(["train", "--run_root", str(tmp_path), "--name", "split", *args, "--total_timesteps", "150"]) == 0
+    assert main(["train", "--resume", str(tmp_path / "split"), "--total_timesteps", "300", "--no-progress"]) == 0
+    assert "resuming" in capsys.readouterr().out
+    assert json.loads((tmp_path / "split" / "summary.json").read_text())["steps"] == 300
+    obs = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
+    assert actions(tmp_path / "split", obs).shape == actions(whole, obs).shape == (8, 1)
+
+    assert main(["eval", str(whole), "--episodes", "1"]) == 0
+    demos = tmp_path / "demos.npz"
+    assert main(["demos", "record", str(whole), "--episodes", "2", "--out", str(demos), "--no-progress"]) == 0
+    from rlgen.demos.format import Demonstrations
+
+    d = Demonstrations.load(demos)
+    assert len(d.episode_lengths) == 2 and d.obs.shape[1:] == (3,) and d.acts.shape[1:] == (1,)
+
+
+def test_tqc_options_reach_the_learner(tmp_path):
+    pytest.importorskip("sbx")
+    from rlgen.rl.agents import build_agent, make_env
+
+    cfg = apply_overrides(TrainConfig(), {"algo": "tqc", "tqc.backend": "jax", "tqc.n_quantiles": 7,
+                                          "tqc.n_critics": 3, "tqc.top_quantiles_to_drop_per_net": 1,
+                                          "tqc.buffer_size": 500, "policy.activation": "leaky_relu"})
+    model = build_agent(cfg, make_env(cfg))
+    assert (model.policy.n_quantiles, model.policy.n_critics, model.policy.top_quantiles_to_drop_per_net) == (7, 3, 1)
+    # leaky_relu means slope 0.2 on both backends
+    assert float(model.policy.activation_fn(np.float32(-1.0))) == pytest.approx(-0.2)
+
+
+def test_jax_agents_cannot_start_from_torch_weights(tmp_path):
+    pytest.importorskip("sbx")
+    from rlgen.rl.agents import build_agent, make_env
+    from rlgen.rl.run_dir import init_policy_from
+
+    cfg = apply_overrides(TrainConfig(), {"algo": "sac", "sac.backend": "jax", "sac.buffer_size": 500})
+    venv = make_env(cfg)
+    with pytest.raises(ConfigError, match="jax"):
+        init_policy_from(build_agent(cfg, venv), venv, tmp_path)
