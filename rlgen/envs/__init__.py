@@ -1,12 +1,13 @@
 """The sparse-reward exploration tasks of VIME (Houthooft et al. 2016), registered in gymnasium.
 
-Importing this package registers, under the ``rlgen/`` namespace:
+Importing this package registers, under the ``rlgen/`` namespace, each task in two versions:
 
-* ``rlgen/SparseMountainCar-v0``
-* ``rlgen/SparseCartPoleSwingup-v0``
-* ``rlgen/SparseHalfCheetah-v0``
-* ``rlgen/SparseDoublePendulum-v0``
-* ``rlgen/SwimmerGather-v0``
+* ``-v1``, the definitions of VIME's code and of rllab, which it ran on (the recipes use these):
+  ``rlgen/SparseMountainCar-v1``, ``rlgen/SparseCartPoleSwingup-v1``, ``rlgen/SparseHalfCheetah-v1``,
+  ``rlgen/SparseDoublePendulum-v1``, ``rlgen/SwimmerGather-v1``;
+* ``-v0``, rlgen's first definitions, kept to read the bench results measured on them.
+
+``envs/README.md`` compares, per task, the original definition with both.
 
 Each task is described by a TOML spec in the repository's top-level ``envs/`` directory (id,
 entry point, episode length, the task constants passed to the constructor, a description and
@@ -21,7 +22,7 @@ was not preserved (for instance a checkout with ``core.symlinks=false``).
     import gymnasium as gym
     import rlgen.envs
 
-    env = gym.make("rlgen/SparseHalfCheetah-v0")
+    env = gym.make("rlgen/SparseHalfCheetah-v1")
 """
 
 from __future__ import annotations

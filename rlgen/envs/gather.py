@@ -16,6 +16,8 @@ import numpy as np
 from gymnasium import spaces, utils
 from gymnasium.envs.mujoco.swimmer_v5 import SwimmerEnv
 
+from rlgen.envs import asset_path
+
 APPLE = 0
 BOMB = 1
 
@@ -214,11 +216,58 @@ class SwimmerGatherEnv(SwimmerEnv):
     def reset_model(self) -> np.ndarray:
         """Swimmer-v5's reset, then a fresh draw of objects from rllab's grid."""
         super().reset_model()
+        self._draw_objects()
+        return self._get_obs()
+
+    def _draw_objects(self) -> None:
         cells = self.np_random.choice(len(self._grid), size=self.n_apples + self.n_bombs, replace=False)
         kinds = np.repeat([APPLE, BOMB], [self.n_apples, self.n_bombs])
         self.apples = self.bombs = 0
         self.set_objects(self._grid[cells], kinds)
-        return self._get_obs()
 
     def _get_reset_info(self) -> dict[str, Any]:
         return self._info()
+
+
+class RllabSwimmerGatherEnv(SwimmerGatherEnv):
+    """rllab's SwimmerGather as VIME ran it (``SwimmerGather-v1``).
+
+    The gathering rules, object grid and sensors are those of :class:`SwimmerGatherEnv`, which
+    follow rllab's ``gather_env.py``; what changes is the robot, which is rllab's
+    (``vendor/mujoco_models/swimmer.xml`` and ``envs/mujoco/swimmer_env.py``) instead of
+    Swimmer-v5:
+
+    * model ``envs/assets/rllab_swimmer.xml``: Euler at 0.001 s, 50 physics steps (0.05 s) per
+      action, no joint armature, joint torques of up to 50 N m (Swimmer-v5: RK4 at 0.01 s, 4 steps,
+      armature 0.1, up to 150 N m);
+    * reset as rllab's ``MujocoEnv``: qpos + N(0, 0.01^2), qvel + N(0, 0.1^2) (Swimmer-v5:
+      uniform noise of half-width 0.1 on both);
+    * observation as rllab's ``SwimmerEnv``: all of qpos (x, y, heading, two joint angles), qvel
+      (5) and the body's centre of mass (3), then the 2 x ``n_bins`` readings: 33 numbers.
+
+    :param kwargs: the gathering constants of :class:`SwimmerGatherEnv`, and Swimmer-v5's
+        ``render_mode``, ``width``, ``height`` ...
+    """
+
+    frame_skip_rllab = 50
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("xml_file", str(asset_path("rllab_swimmer.xml")))
+        kwargs.setdefault("frame_skip", self.frame_skip_rllab)
+        kwargs.setdefault("exclude_current_positions_from_observation", False)
+        super().__init__(**kwargs)
+        utils.EzPickle.__init__(self, **kwargs)
+        size = self.model.nq + self.model.nv + 3 + 2 * self.n_bins
+        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float64)
+
+    def _get_obs(self) -> np.ndarray:
+        robot = np.concatenate([self.data.qpos, self.data.qvel, self.data.subtree_com[self._torso]])
+        return np.concatenate([robot, self._readings()])
+
+    def reset_model(self) -> np.ndarray:
+        """rllab's Gaussian reset noise, then a fresh draw of objects."""
+        qpos = self.init_qpos + 0.01 * self.np_random.standard_normal(self.model.nq)
+        qvel = self.init_qvel + 0.1 * self.np_random.standard_normal(self.model.nv)
+        self.set_state(qpos, qvel)  # runs mj_forward, so the centre of mass is current
+        self._draw_objects()
+        return self._get_obs()

@@ -67,6 +67,61 @@ class SparseHalfCheetahEnv(HalfCheetahEnv):
         return obs, float(success), terminated, truncated, info
 
 
+class RllabSparseHalfCheetahEnv(SparseHalfCheetahEnv):
+    """VIME's sparse half-cheetah as its code defines it (``SparseHalfCheetah-v1``).
+
+    openai/vime ``envs/half_cheetah_env_x.py`` on rllab's ``MujocoEnv`` and
+    ``vendor/mujoco_models/half_cheetah.xml``. The model is gymnasium's ``half_cheetah.xml``, which
+    differs from rllab's only by a tracking camera; one 0.01 s physics step per action, as rllab's
+    file sets no frame skip. What differs from ``-v0``:
+
+    * the reward is 1 while the x of the torso subtree's centre of mass (the whole cheetah's) is
+      past ``x_threshold``, the quantity VIME thresholds, not the torso's root x;
+    * the centre of mass, in the reward and in the last three observation numbers, is that of the
+      state after the step: rllab ran ``forward()`` after stepping, whereas MuJoCo's ``mj_step``
+      leaves it at the start of the step;
+    * reset as rllab's ``MujocoEnv``: qpos + N(0, 0.01^2), qvel + N(0, 0.1^2) (HalfCheetah-v5:
+      qpos + U(-0.1, 0.1), qvel + 0.1 N(0, 1)).
+
+    :param x_threshold: reward 1 while the centre of mass x exceeds it.
+    :param kwargs: passed to :class:`SparseHalfCheetahEnv` (``render_mode`` ...); the frame skip
+        and the centre-of-mass observation are fixed.
+    """
+
+    def __init__(self, x_threshold: float = 5.0, **kwargs: Any) -> None:
+        super().__init__(x_threshold=x_threshold, frame_skip=1, com_observation=True, **kwargs)
+        utils.EzPickle.__init__(self, x_threshold, **kwargs)
+
+    def com_x(self) -> float:
+        """x of the whole cheetah's centre of mass, for the current state."""
+        return float(self.data.subtree_com[self._torso][0])
+
+    def _get_obs(self) -> np.ndarray:
+        # Bring positions and the centre of mass up to the state mj_step left (rllab's forward()).
+        mujoco.mj_kinematics(self.model, self.data)
+        mujoco.mj_comPos(self.model, self.data)
+        return super()._get_obs()
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """HalfCheetah-v5's step, rewarded by the centre of mass; its own reward is ``info["dense_reward"]``."""
+        obs, dense_reward, terminated, truncated, info = HalfCheetahEnv.step(self, action)
+        x = self.com_x()
+        success = x > self.x_threshold
+        info.update(
+            com_x=x,
+            dense_reward=float(dense_reward),
+            distance_to_goal=max(self.x_threshold - x, 0.0),
+            success=success,
+        )
+        return obs, float(success), terminated, truncated, info
+
+    def reset_model(self) -> np.ndarray:
+        qpos = self.init_qpos + 0.01 * self.np_random.standard_normal(self.model.nq)
+        qvel = self.init_qvel + 0.1 * self.np_random.standard_normal(self.model.nv)
+        self.set_state(qpos, qvel)
+        return self._get_obs()
+
+
 class SparseDoublePendulumEnv(MujocoEnv, utils.EzPickle):
     """rllab's double pendulum (an acrobot) with reward 1 while the tip is near the top.
 
