@@ -38,6 +38,17 @@ def test_registration_spaces_and_horizon(env_id: str) -> None:
     env.close()
 
 
+def test_recipes_use_the_faithful_ids() -> None:
+    from pathlib import Path
+
+    from rlgen.config import load_recipe
+    from rlgen.rl.config import TrainConfig
+
+    agents = Path(__file__).resolve().parents[2] / "agents"
+    for path in sorted(agents.glob("sparse-*.toml")):
+        assert load_recipe(TrainConfig, path).env_id in V1, path.name
+
+
 def test_box2d_worlds_have_rllab_masses_and_limits() -> None:
     car = RllabMountainCarEnv()
     car.reset(seed=0)
