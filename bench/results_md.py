@@ -63,7 +63,7 @@ def provenance(d: dict) -> list[str]:
     if d.get("command"):
         out.append(f"Command: `{d['command']}`")
     if d.get("machine") or d.get("date"):
-        out.append(f"Measured on: {machine(d.get('machine'))}{'; ' if d.get('machine') else ''}{d.get('date', '')}")
+        out.append("Measured on: " + "; ".join(x for x in (machine(d.get("machine")), d.get("date", "")) if x))
     return [line + "  " for line in out[:-1]] + out[-1:] if out else []
 
 
@@ -235,20 +235,68 @@ def scaling_section(d: dict) -> list[str]:
     return lines
 
 
+# ------------------------------------------------------------------- experts
+
+
+def expert_learners_section(d: dict) -> list[str]:
+    lines = ["## Expert learners", "",
+             "Whole training (env steps and one gradient step each; DroQ 20) on one thread, from "
+             "`bench/results/expert_learners.json`, the expert runs paused: env steps per CPU-second of the "
+             "process (all its threads), its ratio to SB3's SAC (measured first and last), and env steps per "
+             "wall-clock second on the otherwise idle 2-core machine. jax overlaps its updates with the env "
+             "(about 1.4 cores), so its wall-clock rate is the higher one; with one run per core, as the "
+             "experts train, the CPU-second rate is what each gets. For SAC and TQC the same algorithm takes "
+             "the same steps on either library, so the ratio is also that of time to any return; across "
+             "algorithms, steps to a return differ and are not measured here. The experts train with TQC on "
+             "jax (`agents/humanoid-tqc.toml`, `agents/ant-tqc.toml`).", ""]
+    header = ["learner"]
+    cells: dict[str, list[str]] = {n: [] for n in d["learners"]}
+    for env_id, e in d["envs"].items():
+        header += [f"{env_id} steps/CPU-s (ratio)", f"{env_id} steps/s wall"]
+        wall: dict[str, list[float]] = {}
+        for run in e["runs"]:
+            if "steps" in run:
+                wall.setdefault(run["learner"], []).append(run["steps"] / run["wall_seconds"])
+        for n in d["learners"]:
+            rate = e["steps_per_s"].get(n)
+            cells[n] += ([f"{num(rate, 1)} ({e['ratio'][n]:.2f})", num(statistics.mean(wall[n]), 1)]
+                         if rate is not None else ["failed", "–"])
+    lines += table(header, [[n, *c] for n, c in cells.items()])
+    lines += ["", *provenance(d), ""]
+    return lines
+
+
+def experts_section(d: dict) -> list[str]:
+    lines = ["## Expert runs", "",
+             "The experts' training so far, from `bench/results/experts.json`: evaluation return (10 "
+             "episodes, mean actions) at the latest and best evaluation, and the env steps and training "
+             "hours at which each target was first reached. Long runs, resumed across sessions.", ""]
+    rows = []
+    for r in d["runs"]:
+        reached = ", ".join(f"{t}: " + (f"{steps(h['step'])} ({h['hours']:.1f} h)" if h else "not yet")
+                            for t, h in r["reached"].items())
+        latest, best = r["latest"] or {}, r["best"] or {}
+        rows.append([r["env_id"], f"{r['algo'].upper()} ({r['backend']})",
+                     f"{num(latest.get('mean_return'))} at {steps(latest.get('step'))} ({latest.get('hours', 0):.1f} h)",
+                     f"{num(best.get('mean_return'))} at {steps(best.get('step'))}", reached])
+    lines += table(["env", "learner", "latest", "best", "targets"], rows)
+    lines += ["", *provenance(d), ""]
+    return lines
+
+
 # ------------------------------------------------------------------- document
 
 
 def render() -> str:
     """RESULTS.md's text, from the JSON files present in bench/results/."""
     load = {name: json.loads((RESULTS / f"{name}.json").read_text())
-            for name in ("gail", "vime_sparse", "images", "scaling") if (RESULTS / f"{name}.json").is_file()}
+            for name in ("experts", "expert_learners", "gail", "vime_sparse", "images", "scaling") if (RESULTS / f"{name}.json").is_file()}
     lines = ["# Benchmark results", "",
              "<!-- Written by bench/results_md.py from bench/results/*.json; edit those or the script, "
              "not this file. -->", "",
              "Every figure below is read from the JSON files in `bench/results/`, which the scripts in "
-             "`bench/` write; the README quotes the headlines. Humanoid has no expert yet, so there are no "
-             "Humanoid results.", ""]
-    sections = {"gail": imitation_section, "vime_sparse": vime_section, "images": images_section,
+             "`bench/` write; the README quotes the headlines.", ""]
+    sections = {"experts": experts_section, "expert_learners": expert_learners_section, "gail": imitation_section, "vime_sparse": vime_section, "images": images_section,
                 "scaling": scaling_section}
     for name, section in sections.items():
         if name in load:
