@@ -79,7 +79,7 @@ from plain_dcgan import PlainDiscriminator, PlainGenerator, plain_dcgan
 from rlgen.config import apply_overrides
 from rlgen.gen.base import DataConfig, GenConfig
 from rlgen.gen.data import load_data
-from rlgen.gen.metrics import classifier_for
+from rlgen.gen.metrics import classifier_for, classifier_path
 from rlgen.gen.run import CLASSIFIER_CACHE, build, complete_run, default_config, evaluate_run, sample_grid, train_gen
 from rlgen.runs import load_summary
 
@@ -365,10 +365,10 @@ def main() -> None:
         results["models"][name] = entry
         save()
         print(f"{name}: {json.dumps(ev['metrics'])}", flush=True)
-    classifier_path = runs_dir.resolve() / CLASSIFIER_CACHE / f"{DATASET}-classifier.pt"
-    if classifier_path.is_file():  # evaluate_run trained it for the first model that samples
-        classifier = classifier_for(DataConfig(dataset=DATASET), classifier_path.parent)
-        results["domain_classifier"] = {"test_accuracy": classifier.test_accuracy, "path": rel(classifier_path)}
+    path = classifier_path(DataConfig(dataset=DATASET), runs_dir.resolve() / CLASSIFIER_CACHE)
+    if path.is_file():  # evaluate_run trained it for the first model that samples
+        classifier = classifier_for(DataConfig(dataset=DATASET), path.parent)
+        results["domain_classifier"] = {"test_accuracy": classifier.test_accuracy, "path": rel(path)}
     if args.throughput_steps:
         start = time.perf_counter()
         steps = max(2, round(args.throughput_steps * args.budget_scale))

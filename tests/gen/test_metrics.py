@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -17,6 +18,7 @@ from rlgen.gen.metrics import (
     DomainClassifier,
     accuracy,
     classifier_for,
+    classifier_path,
     classifier_score,
     domain_fid,
     frechet_distance,
@@ -156,8 +158,8 @@ def test_classifier_for_caches_and_replaces_a_corrupt_cache(tmp_path, monkeypatc
 
     monkeypatch.setattr(metrics, "train_classifier", counting_train)
     first = classifier_for(cfg, tmp_path, epochs=1)
-    path = tmp_path / "digits-classifier.pt"
-    assert path.is_file() and len(calls) == 1
+    path = classifier_path(cfg, tmp_path)
+    assert path.name.startswith("digits-1x8x8-") and path.is_file() and len(calls) == 1
     assert (calls[0].tensors[1] >= 0).all() and isinstance(calls[0], TensorDataset)  # all labels, grey images
     assert 0.0 <= first.test_accuracy <= 1.0
     x = load_data(replace(cfg, binarize="none"), split="test")[0].tensors[0][:16]
@@ -170,3 +172,44 @@ def test_classifier_for_caches_and_replaces_a_corrupt_cache(tmp_path, monkeypatc
         retrained = classifier_for(cfg, tmp_path, epochs=1)
     assert len(calls) == 2 and isinstance(retrained, DomainClassifier)
     assert classifier_for(cfg, tmp_path).test_accuracy == retrained.test_accuracy and len(calls) == 2
+
+
+def _write_mnist_format(directory, size: int, seed: int) -> DataConfig:
+    """Tiny MNIST-format IDX files of ``size x size`` images; the data config that reads them."""
+    rng = np.random.default_rng(seed)
+    directory.mkdir()
+    for prefix, n in (("train", 20), ("t10k", 10)):
+        images = rng.integers(0, 256, size=(n, size, size), dtype=np.uint8)
+        labels = np.arange(n, dtype=np.uint8) % 10
+        for name, array, magic in (("images-idx3", images, 0x803), ("labels-idx1", labels, 0x801)):
+            header = np.array([magic, *array.shape], dtype=">u4").tobytes()
+            (directory / f"{prefix}-{name}-ubyte").write_bytes(header + array.tobytes())
+    return DataConfig(dataset="mnist", data_dir=str(directory))
+
+
+def test_classifier_cache_is_keyed_by_what_the_data_is(tmp_path, monkeypatch):
+    # Two MNIST-format sets of other image sizes share one cache directory (one run root), and
+    # files rewritten in place with other images are never scored with the old classifier.
+    import rlgen.gen.metrics as metrics
+
+    calls = []
+    real_train = metrics.train_classifier
+    monkeypatch.setattr(metrics, "train_classifier", lambda *a, **kw: calls.append(1) or real_train(*a, **kw))
+    cache = tmp_path / "cache"
+    small, large = _write_mnist_format(tmp_path / "a", 16, 0), _write_mnist_format(tmp_path / "b", 20, 1)
+    for cfg, size in ((small, 16), (large, 20), (small, 16)):
+        model = classifier_for(cfg, cache, epochs=1)
+        assert model.image_shape == (1, size, size)
+        assert model(torch.rand(2, 1, size, size)).shape == (2, 10)
+    assert len(calls) == 2 and len(list(cache.iterdir())) == 2  # the third call reused the first cache
+    before = classifier_path(small, cache)
+    assert before.name.startswith("mnist-1x16x16-")
+    shutil.rmtree(tmp_path / "a")
+    _write_mnist_format(tmp_path / "a", 16, 2)  # the same name and shape, other images
+    classifier_for(small, cache, epochs=1)
+    assert len(calls) == 3 and classifier_path(small, cache) != before
+    # A file at the right name but made from other data (copied by hand, say) is not trusted.
+    classifier_path(small, cache).write_bytes(before.read_bytes())
+    with pytest.warns(UserWarning, match="trained on mnist-1x16x16-"):
+        classifier_for(small, cache, epochs=1)
+    assert len(calls) == 4
