@@ -335,6 +335,24 @@ def hungarian_accuracy(pred_clusters: np.ndarray, labels: np.ndarray) -> float:
     return float(counts[rows, cols].sum() / pred.size)
 
 
+def shared_codes(pred_clusters: np.ndarray, labels: np.ndarray) -> int:
+    """How many codes are the most frequent code of two or more labels: a measure of collapse.
+
+    Each label is assigned the code its examples get most often (ties: the lower code). A
+    code that two digits share (InfoGAN's 4 and 9, say) counts once, however many share it;
+    0 means every label has a code of its own.
+    """
+    pred, true = np.asarray(pred_clusters).ravel(), np.asarray(labels).ravel()
+    if pred.shape != true.shape or pred.size == 0:
+        raise ValueError(f"need as many cluster ids as labels, at least one; got {pred.size} and {true.size}")
+    codes, p = np.unique(pred, return_inverse=True)
+    _, t = np.unique(true, return_inverse=True)
+    counts = np.zeros((len(codes), t.max() + 1), dtype=np.int64)  # (codes, labels)
+    np.add.at(counts, (p, t), 1)
+    owners = np.bincount(counts.argmax(0), minlength=len(codes))  # (codes,) labels whose top code it is
+    return int((owners >= 2).sum())
+
+
 def accuracy(logits: Tensor, labels: Tensor) -> float:
     """Share of ``(N, K)`` logits whose argmax equals the ``(N,)`` labels; labels ``-1`` are skipped."""
     labelled = labels >= 0
@@ -370,4 +388,5 @@ def _batched(module: nn.Module, images: Tensor | np.ndarray, fn: Callable[[Tenso
 
 
 __all__ = ["CLASSIFIER_KIND", "DomainClassifier", "accuracy", "classifier_for", "classifier_path", "classifier_score",
-           "data_key", "domain_fid", "frechet_distance", "hungarian_accuracy", "random_shift", "train_classifier"]
+           "data_key", "domain_fid", "frechet_distance", "hungarian_accuracy", "random_shift", "shared_codes",
+           "train_classifier"]

@@ -24,6 +24,7 @@ from rlgen.gen.metrics import (
     frechet_distance,
     hungarian_accuracy,
     random_shift,
+    shared_codes,
     train_classifier,
 )
 
@@ -115,6 +116,20 @@ def test_hungarian_accuracy():
     assert hungarian_accuracy(np.array([0, 0, 0, 1]), np.array([0, 1, 2, 2])) == pytest.approx(2 / 4)
     with pytest.raises(ValueError):
         hungarian_accuracy(np.array([0, 1]), np.array([0]))
+
+
+def test_shared_codes_counts_codes_two_labels_collapse_onto():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, size=300)
+    assert shared_codes(rng.permutation(10)[labels], labels) == 0  # every digit its own code
+    merged = np.where(labels == 9, 4, labels)  # 4 and 9 share code 4; code 9 goes unused
+    assert shared_codes(merged, labels) == 1
+    assert shared_codes(np.where(labels == 7, 1, merged), labels) == 2  # and 1 and 7 share code 1
+    assert shared_codes(np.zeros(300, dtype=int), labels) == 1  # total collapse: one code for all
+    # A digit split over two codes keeps its most frequent one; a minority elsewhere shares nothing.
+    assert shared_codes(np.array([0, 0, 1, 1, 1, 0]), np.array([0, 0, 0, 1, 1, 1])) == 0
+    with pytest.raises(ValueError):
+        shared_codes(np.array([0, 1]), np.array([0]))
 
 
 def test_accuracy_skips_unlabelled():

@@ -241,9 +241,11 @@ class InfoGAN(GenerativeModel):
 
         The matching maximises agreement over the code/label contingency matrix
         (Hungarian algorithm), as the paper's 5% MNIST error is measured.
-        Unlabelled test images (label -1) are skipped.
+        ``cat_shared_codes`` counts the codes that are the most frequent code of two or more
+        labels (:func:`~rlgen.gen.metrics.shared_codes`): 0 when every digit has a code of its
+        own, 1 when e.g. 4 and 9 collapse onto one. Unlabelled test images (label -1) are skipped.
         """
-        from rlgen.gen.metrics import hungarian_accuracy
+        from rlgen.gen.metrics import hungarian_accuracy, shared_codes
 
         preds, labels = [], []
         for batch in data:
@@ -256,5 +258,5 @@ class InfoGAN(GenerativeModel):
                 labels.append(y[keep].cpu())
         if not preds:
             return {}
-        pred, label = torch.cat(preds).numpy(), torch.cat(labels).numpy()
-        return {"cat_accuracy": float(hungarian_accuracy(pred.astype(np.int64), label.astype(np.int64)))}
+        pred, label = torch.cat(preds).numpy().astype(np.int64), torch.cat(labels).numpy().astype(np.int64)
+        return {"cat_accuracy": float(hungarian_accuracy(pred, label)), "cat_shared_codes": float(shared_codes(pred, label))}
