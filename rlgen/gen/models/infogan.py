@@ -13,6 +13,16 @@ lambda 1 for the categorical and 0.1 for the continuous codes (appendix C).
 deviation by default (then its NLL is half the squared error plus a constant,
 which keeps the bound from being gamed by a shrinking variance), or with a
 learned log-std per code.
+
+Where the defaults differ from the paper's MNIST code (openai/InfoGAN,
+``launchers/run_mnist_exp.py``): the code draws its 62 noise dimensions from
+Unif(-1, 1), trains with batches of 128 for 5,000 updates, uses leaky ReLUs of
+slope 0.01, weights the continuous codes' term by 1 and lets the information
+term train the trunk shared with D (here ``info_trains_trunk = false``, see that
+field: with it on, the code became a style only Q could read); its generator ends
+in one 64 -> 1 transposed conv, where this one has a further 64-channel block and
+a 3x3 output conv. Learning rates (2e-4 for D and Q, 1e-3 for G), Adam's beta1 0.5,
+the layer widths and the Q head's place on the trunk are the code's.
 """
 
 from __future__ import annotations
