@@ -7,6 +7,8 @@ Usage (from the repository root)::
     python bench/images.py                                          # everything, about an hour on 2 cores
     python bench/images.py --models vae_iaf vae_diagonal --budget-scale 0.5
     python bench/images.py --budget-scale 0.002 --fid-samples 100 --runs-dir /tmp/img --out /tmp/img.json
+    python bench/images.py --models improved_gan supervised_only --seeds 0 1 2   # mean and spread over seeds
+    python bench/images.py --data.dataset mnist --data.data_dir ~/data/mnist     # your own MNIST IDX files
 
 What is measured (all on the 1,000 test images; NLLs in nats per image and bits per dimension):
 
@@ -50,11 +52,26 @@ benchmark should take roughly an hour or less on two idle cores. Each model's tr
 evaluation wall times are recorded in the JSON.
 
 Every training run lives in ``<runs-dir>/<model>-s<seed>-<steps>steps/`` (default
-``bench/runs/images``) and is resumable: run the same command again after an interruption and
-finished runs are reused (their evaluation too, cached in ``bench_eval.json``), unfinished ones
-continue from their last checkpoint (written every 5% of a run). Results go to
-``bench/results/images.json``, sample grids and completions to ``bench/results/images/``, and one
-figure with a sample grid per model to ``bench/results/images.png``.
+``bench/runs/images``; ``<runs-dir>/<dataset>/...`` for a dataset other than mnist5k) and is
+resumable: run the same command again after an interruption and finished runs are reused (their
+evaluation too, cached in ``bench_eval.json``), unfinished ones continue from their last checkpoint
+(written every 5% of a run). Results go to ``bench/results/images.json``, sample grids and
+completions to ``bench/results/images/``, and one figure with a sample grid per model to
+``bench/results/images.png``.
+
+The semi-supervised and InfoGAN headlines over three seeds (resumable; on one thread the
+improved_gan run took 15 to 55 minutes per seed depending on the load, supervised_only a quarter
+of that, infogan about 50 minutes)::
+
+    python bench/images.py --models improved_gan supervised_only infogan --seeds 0 1 2 \
+        --torch-threads 1 --throughput-steps 0
+
+With ``--seeds``, each model is trained once per seed; its entry keeps every seed's run under
+``runs`` (seeds run by earlier invocations at the same budget are kept too), ``metrics`` is their
+mean and ``metrics_std`` their standard deviation. With ``--data.dataset`` other than mnist5k
+(e.g. the full MNIST IDX files in ``--data.data_dir``), the results are recorded under
+``other_datasets.<dataset>`` of the JSON, apart from the mnist5k figures, with their own figure
+(``images-<dataset>.png``) and grids (``images/<dataset>/``).
 """
 
 from __future__ import annotations
@@ -64,6 +81,7 @@ import json
 import math
 import shlex
 import shutil
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -79,10 +97,11 @@ from plain_dcgan import PlainDiscriminator, PlainGenerator, plain_dcgan
 from rlgen.config import apply_overrides
 from rlgen.gen.base import DataConfig, GenConfig
 from rlgen.gen.data import load_data
-from rlgen.gen.metrics import classifier_for
+from rlgen.gen.metrics import classifier_for, classifier_path
 from rlgen.gen.run import CLASSIFIER_CACHE, build, complete_run, default_config, evaluate_run, sample_grid, train_gen
 from rlgen.runs import load_summary
 
+#: The benchmark's own dataset; results on any other are recorded apart from it.
 DATASET = "mnist5k"
 #: Labelled training images per class for the semi-supervised comparison (100 labels in all).
 LABELS_PER_CLASS = 10
@@ -124,11 +143,16 @@ def batches_per_epoch(cfg: GenConfig, n_train: int) -> int:
     return n_train // bs if cfg.trainer.drop_last else math.ceil(n_train / bs)
 
 
-def model_config(name: str, args: argparse.Namespace, n_train: int) -> tuple[GenConfig, dict[str, Any]]:
+def data_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``data.*`` settings every run of this invocation uses."""
+    return {"data.dataset": args.dataset, "data.data_dir": args.data_dir}
+
+
+def model_config(name: str, args: argparse.Namespace, n_train: int, seed: int) -> tuple[GenConfig, dict[str, Any]]:
     """The run's config (the model's built-in recipe plus the benchmark's overrides) and its budget."""
     spec = MODELS[name]
     base = default_config(spec.kind)
-    over = dict(spec.overrides)
+    over = data_overrides(args) | spec.overrides
     if spec.likelihood:
         over["data.binarize"] = args.binarize
     base = apply_overrides(base, over, source=f"bench/images.py ({name})")
@@ -136,7 +160,7 @@ def model_config(name: str, args: argparse.Namespace, n_train: int) -> tuple[Gen
     steps = max(1, round(spec.epochs * per_epoch * args.budget_scale))
     cfg = apply_overrides(base, {
         "name": name, "run_root": str(Path(args.runs_dir).resolve()), "device": args.device,
-        "torch_threads": args.torch_threads, "trainer.seed": args.seed,
+        "torch_threads": args.torch_threads, "trainer.seed": seed,
         "trainer.epochs": math.ceil(steps / per_epoch), "trainer.max_steps": steps,
         "trainer.checkpoint_every": max(25, steps // 20), "trainer.progress": sys.stderr.isatty(),
     }, source=f"bench/images.py ({name})")
@@ -186,17 +210,17 @@ def same_shapes(a: nn.Module, b: nn.Module) -> bool:
 
 def throughput(args: argparse.Namespace, steps: int, n_train: int) -> dict[str, Any]:
     """rlgen's DCGAN (built-in recipe, its Trainer) and the plain loop, alternated twice."""
-    cfg = apply_overrides(default_config("dcgan"), {
+    cfg = apply_overrides(default_config("dcgan"), data_overrides(args) | {
         "run_root": str(Path(args.runs_dir).resolve()), "device": args.device, "torch_threads": args.torch_threads,
-        "trainer.seed": args.seed, "trainer.max_steps": steps, "trainer.sample_every": 0,
+        "trainer.seed": args.seeds[0], "trainer.max_steps": steps, "trainer.sample_every": 0,
         "trainer.checkpoint_every": 10**9, "trainer.progress": False,
     }, source="bench/images.py (throughput)")
     ours, _, _ = build(cfg)
     matches = same_shapes(ours.generator, PlainGenerator()) and same_shapes(ours.discriminator, PlainDiscriminator())
     if not matches:
         raise SystemExit("the plain reference DCGAN no longer has the layer shapes of rlgen's default DCGAN; update it")
-    train_set, _ = load_data(cfg.data, split="train", seed=args.seed)
-    x_train = train_set.tensors[0]  # (N, 1, 28, 28)
+    train_set, _ = load_data(cfg.data, split="train", seed=args.seeds[0])
+    x_train = train_set.tensors[0]  # (N, C, H, W)
     bs = cfg.trainer.batch_size
     result: dict[str, Any] = {"steps": steps, "batch_size": bs, "torch_threads": args.torch_threads,
                               "same_layer_shapes": matches, "rlgen_images_per_s": [], "plain_images_per_s": []}
@@ -206,7 +230,7 @@ def throughput(args: argparse.Namespace, steps: int, n_train: int) -> dict[str, 
         shutil.rmtree(run_dir, ignore_errors=True)
         s = train_gen(cfg, run_dir=run_dir)
         result["rlgen_images_per_s"].append(images_seen(int(s["steps"]), n_train, bs, False) / s["wall_time_s"])
-        result["plain_images_per_s"].append(plain_dcgan(x_train, steps=steps, batch_size=bs, seed=args.seed,
+        result["plain_images_per_s"].append(plain_dcgan(x_train, steps=steps, batch_size=bs, seed=args.seeds[0],
                                                         device=device))
     mean = {k: sum(result[f"{k}_images_per_s"]) / 2 for k in ("rlgen", "plain")}
     result["ratio_rlgen_to_plain"] = mean["rlgen"] / mean["plain"]
@@ -238,8 +262,16 @@ def key_figures(results: dict) -> dict[str, Any]:
             "improved_gan_test_accuracy": m.get("improved_gan", {}).get("accuracy"),
             "supervised_only_test_accuracy": m.get("supervised_only", {}).get("accuracy"),
         }
+        for name in ("improved_gan", "supervised_only"):
+            if len(results["models"].get(name, {}).get("runs", {})) > 1:
+                fig["semi_supervised_100_labels"][f"{name}_over_seeds"] = over_seeds(results["models"][name],
+                                                                                     "accuracy")
     if "infogan" in m:
         fig["infogan_categorical_code_accuracy"] = m["infogan"].get("cat_accuracy")
+        if "cat_shared_codes" in m["infogan"]:
+            fig["infogan_shared_codes"] = m["infogan"]["cat_shared_codes"]
+        if len(results["models"]["infogan"].get("runs", {})) > 1:
+            fig["infogan_over_seeds"] = over_seeds(results["models"]["infogan"], "cat_accuracy", "cat_shared_codes")
     if "vae_iaf" in m or "vae_diagonal" in m:
         fig["vae_test_nll_nats"] = {
             k: {"iw_nll": m[k].get("nll"), "neg_elbo": -m[k]["elbo"] if "elbo" in m[k] else None,
@@ -253,6 +285,44 @@ def key_figures(results: dict) -> dict[str, Any]:
     if "throughput" in results:
         fig["dcgan_throughput_ratio_rlgen_to_plain"] = results["throughput"]["ratio_rlgen_to_plain"]
     return fig
+
+
+def over_seeds(entry: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """Mean, standard deviation and per-seed values of some metrics of a model's runs."""
+    runs = entry["runs"]
+    out: dict[str, Any] = {"seeds": [int(s) for s in runs]}
+    for key in keys:
+        values = [r["metrics"][key] for r in runs.values() if key in r["metrics"]]
+        if values:
+            out[key] = {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+                        "per_seed": values}
+    return out
+
+
+#: What an entry written before ``--seeds`` held about its one run.
+_RUN_KEYS = ("run_dir", "metrics", "train_wall_time_s", "eval_wall_time_s", "train_images_per_s",
+             "test_accuracy_curve", "cat_accuracy_curve", "samples_png", "completions_png")
+
+
+def earlier_runs(entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A model's per-seed runs from its entry in the results file, of either format."""
+    if "runs" in entry:
+        return dict(entry["runs"])
+    if "seed" in entry and "metrics" in entry:  # one seed, recorded at the entry's top level
+        return {str(entry["seed"]): {k: entry[k] for k in _RUN_KEYS if k in entry}}
+    return {}
+
+
+def combine_runs(runs: dict[str, dict[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
+    """The mean and (with two or more seeds) standard deviation of every metric over a model's runs."""
+    keys = sorted({k for r in runs.values() for k in r["metrics"]})
+    mean, std = {}, {}
+    for key in keys:
+        values = [r["metrics"][key] for r in runs.values() if key in r["metrics"]]
+        mean[key] = statistics.fmean(values)
+        if len(values) > 1:
+            std[key] = statistics.stdev(values)
+    return mean, std
 
 
 def panel_title(name: str, results: dict) -> str:
@@ -293,10 +363,37 @@ def plot(results: dict, path: Path) -> None:
         ax.imshow(plt.imread(ROOT / results["models"][name]["samples_png"]), cmap="gray")
         ax.set_title(panel_title(name, results), fontsize=9)
     r = results
-    fig.suptitle(f"{DATASET} samples, seed {r['seed']}\n{r['budget_scale']:g} x the benchmark's budget "
+    seeds = r.get("seeds", [r.get("seed", 0)])
+    fig.suptitle(f"{r.get('dataset', DATASET)} samples, seed {seeds[0]}\n{r['budget_scale']:g} x the benchmark's budget "
                  f"(each run's machine and command: {path.with_suffix('.json').name})", fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def run_model(name: str, seed: int, args: argparse.Namespace, n_train: int, runs_dir: Path,
+              images_dir: Path) -> tuple[dict[str, Any], GenConfig, dict[str, Any]]:
+    """Train (or resume, or reuse) and evaluate one model at one seed; its per-seed record."""
+    cfg, budget = model_config(name, args, n_train, seed)
+    run_dir = runs_dir / f"{name}-s{seed}-{budget['steps']}steps"
+    summary = train(cfg, run_dir)
+    ev = evaluate(run_dir, n_samples=args.fid_samples, seed=seed)
+    images = images_seen(int(summary["steps"]), n_train, cfg.trainer.batch_size, cfg.trainer.drop_last)
+    run: dict[str, Any] = {
+        "run_dir": rel(run_dir), "metrics": ev["metrics"], "train_wall_time_s": summary["wall_time_s"],
+        "eval_wall_time_s": ev["eval_time_s"], "train_images_per_s": images / summary["wall_time_s"],
+    }
+    if cfg.model.kind == "improved_gan":
+        run["test_accuracy_curve"] = train_curve(run_dir, "test/accuracy")
+    if cfg.model.kind == "infogan":
+        run["cat_accuracy_curve"] = train_curve(run_dir, "test/cat_accuracy")
+    if seed == args.seeds[0]:  # one sample grid per model: the first seed's
+        if name != "supervised_only":
+            run["samples_png"] = rel(sample_grid(run_dir, n=64, out=images_dir / f"{name}.png", seed=seed))
+        if MODELS[name].kind in ("pixelcnn", "pixelrnn"):
+            run["completions_png"] = rel(complete_run(run_dir, n_images=8, n_samples=4, seed=seed,
+                                                      out=images_dir / f"{name}-completions.png"))
+    print(f"{name} (seed {seed}): {json.dumps(ev['metrics'])}", flush=True)
+    return run, cfg, budget
 
 
 def main() -> None:
@@ -304,7 +401,14 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--budget-scale", type=float, default=1.0,
                         help="multiplies every model's training steps and the throughput steps (quick runs: 0.01)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", "--seed", nargs="+", type=int, default=[0],
+                        help="train every model once per seed; figures are the mean (and spread) over seeds")
+    parser.add_argument("--data.dataset", dest="dataset", default=DATASET,
+                        choices=["mnist5k", "digits", "mnist", "fashion_mnist", "cifar10"],
+                        help="the data (mnist5k is built in; mnist reads the standard IDX files in --data.data_dir); "
+                             "results on any but mnist5k are recorded apart, under other_datasets")
+    parser.add_argument("--data.data_dir", dest="data_dir", default="",
+                        help="directory with the dataset's files (not needed for mnist5k)")
     parser.add_argument("--runs-dir", default=str(ROOT / "bench" / "runs" / "images"),
                         help="where the training runs live (keep it between sessions to resume)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "images.json"),
@@ -319,66 +423,74 @@ def main() -> None:
     args = parser.parse_args()
     if args.budget_scale <= 0:
         parser.error("--budget-scale must be positive")
+    args.seeds = list(dict.fromkeys(args.seeds))
     torch.set_num_threads(args.torch_threads)
+    data_cfg = DataConfig(dataset=args.dataset, data_dir=args.data_dir)
+    apart = args.dataset != DATASET
 
     out_path = Path(args.out)
-    images_dir = out_path.parent / out_path.stem
+    images_dir = out_path.parent / out_path.stem / (args.dataset if apart else "")
     images_dir.mkdir(parents=True, exist_ok=True)
-    runs_dir = Path(args.runs_dir)
+    figure_path = out_path.with_name(f"{out_path.stem}-{args.dataset}.png") if apart else out_path.with_suffix(".png")
+    runs_dir = Path(args.runs_dir) / (args.dataset if apart else "")
     results = json.loads(out_path.read_text()) if out_path.is_file() else {}
-    results.setdefault("models", {})
-    results.update(command=shlex.join(["python", "bench/images.py", *sys.argv[1:]]),
+    # mnist5k's figures stay at the top level, as they always were; any other data has its own section.
+    section = results.setdefault("other_datasets", {}).setdefault(args.dataset, {}) if apart else results
+    section.setdefault("models", {})
+    section.update(command=shlex.join(["python", "bench/images.py", *sys.argv[1:]]),
                    machine=machine(args.torch_threads) | {"device": args.device, "gpu": gpu_name(args.device)},
-                   date=time.strftime("%Y-%m-%d"), dataset=DATASET, seed=args.seed, budget_scale=args.budget_scale,
-                   binarize_likelihood_models=args.binarize, fid_samples=args.fid_samples)
+                   date=time.strftime("%Y-%m-%d"), dataset=args.dataset, seed=args.seeds[0], seeds=args.seeds,
+                   budget_scale=args.budget_scale, binarize_likelihood_models=args.binarize,
+                   fid_samples=args.fid_samples)
+    if apart:
+        section["data_dir"] = args.data_dir
 
     def save() -> None:
-        results["figures"] = key_figures(results)
+        section["figures"] = key_figures(section)
         out_path.write_text(json.dumps(results, indent=2) + "\n")
 
-    train_set, _ = load_data(DataConfig(dataset=DATASET), split="train", seed=args.seed)
+    train_set, _ = load_data(data_cfg, split="train", seed=args.seeds[0])
     n_train = len(train_set)
+    section["train_images"] = n_train
     for name in args.models:
-        cfg, budget = model_config(name, args, n_train)
-        run_dir = runs_dir / f"{name}-s{args.seed}-{budget['steps']}steps"
-        summary = train(cfg, run_dir)
-        ev = evaluate(run_dir, n_samples=args.fid_samples, seed=args.seed)
-        images = images_seen(int(summary["steps"]), n_train, cfg.trainer.batch_size, cfg.trainer.drop_last)
-        entry: dict[str, Any] = {
-            "kind": cfg.model.kind, "overrides": MODELS[name].overrides | (
-                {"data.binarize": args.binarize} if MODELS[name].likelihood else {}),
-            "run_dir": rel(run_dir), "seed": args.seed, "budget": budget, "metrics": ev["metrics"],
-            "train_wall_time_s": summary["wall_time_s"], "eval_wall_time_s": ev["eval_time_s"],
-            "train_images_per_s": images / summary["wall_time_s"],
-            # One results file may gather runs of several invocations and machines (--models).
-            "command": results["command"], "measured_on": results["machine"],
-        }
-        if cfg.model.kind == "improved_gan":
-            entry["test_accuracy_curve"] = train_curve(run_dir, "test/accuracy")
-        if cfg.model.kind == "infogan":
-            entry["cat_accuracy_curve"] = train_curve(run_dir, "test/cat_accuracy")
-        if name != "supervised_only":
-            entry["samples_png"] = rel(sample_grid(run_dir, n=64, out=images_dir / f"{name}.png", seed=args.seed))
-        if MODELS[name].kind in ("pixelcnn", "pixelrnn"):
-            entry["completions_png"] = rel(complete_run(run_dir, n_images=8, n_samples=4, seed=args.seed,
-                                                        out=images_dir / f"{name}-completions.png"))
-        results["models"][name] = entry
-        save()
-        print(f"{name}: {json.dumps(ev['metrics'])}", flush=True)
-    classifier_path = runs_dir.resolve() / CLASSIFIER_CACHE / f"{DATASET}-classifier.pt"
-    if classifier_path.is_file():  # evaluate_run trained it for the first model that samples
-        classifier = classifier_for(DataConfig(dataset=DATASET), classifier_path.parent)
-        results["domain_classifier"] = {"test_accuracy": classifier.test_accuracy, "path": rel(classifier_path)}
+        old = section["models"].get(name, {})
+        for seed in args.seeds:
+            run, cfg, budget = run_model(name, seed, args, n_train, runs_dir, images_dir)
+            # Seeds measured earlier at this budget (another invocation) are kept beside this one's.
+            runs = earlier_runs(old) if old.get("budget", {}).get("steps") == budget["steps"] else {}
+            runs[str(seed)] = run
+            mean, std = combine_runs(runs)
+            entry: dict[str, Any] = {
+                "kind": cfg.model.kind, "overrides": MODELS[name].overrides | (
+                    {"data.binarize": args.binarize} if MODELS[name].likelihood else {}),
+                "budget": budget, "seeds": [int(k) for k in runs], "metrics": mean,
+                "train_wall_time_s": statistics.fmean(r["train_wall_time_s"] for r in runs.values()),
+                "eval_wall_time_s": statistics.fmean(r["eval_wall_time_s"] for r in runs.values()),
+                # One results file may gather runs of several invocations and machines (--models).
+                "command": section["command"], "measured_on": section["machine"], "runs": runs,
+            }
+            if std:
+                entry["metrics_std"] = std
+            for key in ("samples_png", "completions_png"):
+                if key in runs[str(args.seeds[0])]:
+                    entry[key] = runs[str(args.seeds[0])][key]
+            section["models"][name] = old = entry
+            save()
+    # One cache for every dataset (keyed by what the data is), where evaluate_run puts it: under the run root.
+    path = classifier_path(data_cfg, Path(args.runs_dir).resolve() / CLASSIFIER_CACHE)
+    if path.is_file():  # evaluate_run trained it for the first model that samples
+        classifier = classifier_for(data_cfg, path.parent)
+        section["domain_classifier"] = {"test_accuracy": classifier.test_accuracy, "path": rel(path)}
     if args.throughput_steps:
         start = time.perf_counter()
         steps = max(2, round(args.throughput_steps * args.budget_scale))
-        results["throughput"] = throughput(args, steps, n_train) | {
-            "wall_time_s": time.perf_counter() - start, "command": results["command"], "measured_on": results["machine"]}
-    results["wall_time_s"] = sum(r["train_wall_time_s"] + r["eval_wall_time_s"] for r in results["models"].values()) \
-        + results.get("throughput", {}).get("wall_time_s", 0.0)
+        section["throughput"] = throughput(args, steps, n_train) | {
+            "wall_time_s": time.perf_counter() - start, "command": section["command"], "measured_on": section["machine"]}
+    section["wall_time_s"] = sum(r["train_wall_time_s"] + r["eval_wall_time_s"] for r in section["models"].values()) \
+        + section.get("throughput", {}).get("wall_time_s", 0.0)
     save()
-    plot(results, out_path.with_suffix(".png"))
-    print(json.dumps(results["figures"], indent=2))
+    plot(section, figure_path)
+    print(json.dumps(section["figures"], indent=2))
 
 
 if __name__ == "__main__":

@@ -188,6 +188,7 @@ PAPERS = {"improved_gan": "test accuracy 0.9907 (Salimans et al. 2016, 100 label
           "pixelrnn": "Diagonal BiLSTM NLL 79.2 (van den Oord et al. 2016)"}
 
 IMAGE_FIGURES = {"accuracy": ("test accuracy", 3), "cat_accuracy": ("code accuracy (Hungarian)", 3),
+                 "cat_shared_codes": ("codes shared by two digits", 1),
                  "nll": ("test NLL (nats)", 1), "elbo": ("ELBO (nats)", 1), "bits_per_dim": ("bits/dim", 3),
                  "domain_fid": ("domain FID", 1), "classifier_score": ("classifier score", 2)}
 
@@ -195,18 +196,11 @@ IMAGE_FIGURES = {"accuracy": ("test accuracy", 3), "cat_accuracy": ("code accura
 def images_section(d: dict) -> list[str]:
     lines = ["## Image models", "",
              "On mnist5k, from `bench/results/images.json` (`python bench/images.py`). "
-             f"One seed ({d.get('seed', 0)}); 4,000 training and 1,000 test images; budgets in epochs of the "
+             f"{seeds_text(d)}; 4,000 training and 1,000 test images; budgets in epochs of the "
              f"training images; likelihood models on {d.get('binarize_likelihood_models', 'dynamically')} "
              f"binarised images; FID and classifier score from {num(d.get('fid_samples'))} samples and a "
              "classifier trained on the same data (`rlgen gen eval`).", ""]
-    rows = []
-    for name, m in d["models"].items():
-        figures = "; ".join(f"{label} {num(m['metrics'][k], digits)}" for k, (label, digits) in IMAGE_FIGURES.items()
-                            if k in m["metrics"])
-        where = m.get("measured_on") or d.get("machine") or {}
-        rows.append([name, f"{m['budget']['epochs']:g}", figures, where.get("gpu") or f"{where.get('cores', '?')}-core CPU",
-                     num(m.get("train_wall_time_s")), PAPERS.get(name, "")])
-    lines += table(["model", "epochs", "figures", "trained on", "training (s)", "paper, full MNIST (for scale)"], rows)
+    lines += images_table(d)
     for key, label in (("throughput", "CPU"), ("throughput_gpu", "GPU")):
         tp = d.get(key)
         if tp:
@@ -214,7 +208,33 @@ def images_section(d: dict) -> list[str]:
             lines.append(f"DCGAN training speed against a plain single-file PyTorch DCGAN of the same layers "
                          f"({label}, {tp['torch_threads']} torch thread(s)): {tp['ratio_rlgen_to_plain']:.2f}x.")
     lines += ["", *provenance(d), ""]
+    for name, other in d.get("other_datasets", {}).items():
+        lines += [f"### {name}", "",
+                  f"Recorded apart from mnist5k: `{other.get('command', '')}`, {num(other.get('train_images'))} "
+                  f"training images from `{other.get('data_dir') or name}`; {seeds_text(other).lower()}.", ""]
+        lines += images_table(other)
+        lines += ["", *provenance(other), ""]
     return lines
+
+
+def seeds_text(d: dict) -> str:
+    """"One seed (0)", or how many seeds the figures are the mean of."""
+    counts = {len(m.get("runs", {})) or 1 for m in d["models"].values()}
+    if counts == {1}:
+        return f"One seed ({d.get('seed', 0)})"
+    return f"Up to {max(counts)} seeds per model; figures are mean ± standard deviation over the seeds"
+
+
+def images_table(d: dict) -> list[str]:
+    rows = []
+    for name, m in d["models"].items():
+        std = m.get("metrics_std", {})
+        figures = "; ".join(f"{label} {num(m['metrics'][k], digits)}" + (f" ± {num(std[k], digits)}" if k in std else "")
+                            for k, (label, digits) in IMAGE_FIGURES.items() if k in m["metrics"])
+        where = m.get("measured_on") or d.get("machine") or {}
+        rows.append([name, f"{m['budget']['epochs']:g}", figures, where.get("gpu") or f"{where.get('cores', '?')}-core CPU",
+                     num(m.get("train_wall_time_s")), PAPERS.get(name, "")])
+    return table(["model", "epochs", "figures", "trained on", "training (s)", "paper, full MNIST (for scale)"], rows)
 
 
 # ------------------------------------------------------------------- scaling

@@ -221,13 +221,15 @@ class ConvDecoder(nn.Module):
     """``Linear -> reshape -> stride-2 deconv blocks -> 3x3 conv`` to an image.
 
     With ``k = len(channels)`` the linear layer produces
-    ``(channels[0], H / 2^k, W / 2^k)``; deconv block ``i`` maps ``channels[i]``
+    ``(channels[0], ceil(H / 2^k), ceil(W / 2^k))``; deconv block ``i`` maps ``channels[i]``
     to ``channels[i + 1]`` (the last keeps ``channels[-1]``) and doubles the size;
     a final stride-1 conv gives ``C`` channels. E.g. 28x28 with two channels:
-    7 -> 14 -> 28.
+    7 -> 14 -> 28. When H or W is not divisible by ``2^k`` the upsampled map is a
+    little larger and its centre is cropped to ``(H, W)`` (18x18: 5 -> 10 -> 20 -> 18),
+    so any image size works.
 
     :param latent_dim: input size.
-    :param out_shape: output ``(C, H, W)``; H and W must be divisible by ``2^k``.
+    :param out_shape: output ``(C, H, W)``.
     :param channels: channels entering each deconv block.
     :param out_activation: e.g. ``"tanh"`` for images in [-1, 1], ``"sigmoid"``
         for [0, 1], ``None`` for logits.
@@ -252,14 +254,9 @@ class ConvDecoder(nn.Module):
             raise ValueError("ConvDecoder needs at least one channel count")
         c, h, w = (int(s) for s in out_shape)
         k = len(channels)
-        if h % 2**k or w % 2**k:
-            raise ValueError(
-                f"out_shape {tuple(out_shape)} needs H and W divisible by 2^{k} "
-                f"for {k} upsampling blocks; use fewer channels entries"
-            )
         self.latent_dim = latent_dim
         self.out_shape = (c, h, w)
-        self.start_shape = (channels[0], h // 2**k, w // 2**k)
+        self.start_shape = (channels[0], -(-h // 2**k), -(-w // 2**k))
         self.fc = nn.Linear(latent_dim, math.prod(self.start_shape), bias=norm is None)
         stem: list[nn.Module] = []
         norm_layer = _make_norm(norm, channels[0])
@@ -282,7 +279,10 @@ class ConvDecoder(nn.Module):
         """``(B, latent_dim) -> (B, C, H, W)``."""
         x = self.fc(z).view(z.shape[0], *self.start_shape)  # (B, C0, H/2^k, W/2^k)
         x = self.blocks(self.stem(x))  # (B, C_last, H, W)
-        x = self.out_conv(x)  # (B, C, H, W)
+        x = self.out_conv(x)  # (B, C, H', W') with H' >= H, W' >= W
+        h, w = self.out_shape[1:]
+        top, left = (x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2
+        x = x[..., top : top + h, left : left + w]  # (B, C, H, W)
         return self.out_act(x) if self.out_act is not None else x
 
 

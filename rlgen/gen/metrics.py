@@ -17,6 +17,7 @@ PixelRNN/PixelCNN (van den Oord et al. 2016).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -155,26 +156,58 @@ def random_shift(images: Tensor, generator: torch.Generator) -> Tensor:
     return F.grid_sample(images, grid, padding_mode="zeros", align_corners=False)
 
 
+def data_key(dataset_cfg: DataConfig) -> str:
+    """What a domain classifier was trained and tested on: ``<dataset>-<C>x<H>x<W>-<digest>``.
+
+    The digest is the start of a SHA-256 over both splits' grey images and labels, so two
+    sets of files with one dataset name (e.g. MNIST-format files at 16x16 and at 20x20, or
+    two versions of one directory) never share a cached classifier.
+
+    :param dataset_cfg: the run's data settings; only ``dataset`` and ``data_dir`` matter.
+    """
+    plain = replace(dataset_cfg, binarize="none", labels_per_class=0)
+    digest = hashlib.sha256()
+    shape: tuple[int, ...] = ()
+    for split in ("train", "test"):
+        x, y = _tensors(load_data(plain, split=split, seed=0)[0])
+        shape = tuple(x.shape[1:])
+        digest.update(f"{split}:{tuple(x.shape)}".encode())
+        digest.update(x.contiguous().numpy().tobytes())
+        digest.update(y.contiguous().numpy().tobytes())
+    return f"{dataset_cfg.dataset}-{'x'.join(map(str, shape))}-{digest.hexdigest()[:16]}"
+
+
+def classifier_path(dataset_cfg: DataConfig, cache_dir: str | Path) -> Path:
+    """Where :func:`classifier_for` caches the domain classifier of this data: ``cache_dir/<data_key>-classifier.pt``."""
+    return _cache_file(cache_dir, data_key(dataset_cfg))
+
+
+def _cache_file(cache_dir: str | Path, key: str) -> Path:
+    return Path(cache_dir) / f"{key}-classifier.pt"
+
+
 def classifier_for(
     dataset_cfg: DataConfig, cache_dir: str | Path, *, epochs: int = 10, device: str | torch.device = "cpu",
     log: Callable[[str], None] | None = None,
 ) -> DomainClassifier:
     """The domain classifier of a dataset, trained once and cached.
 
-    It is loaded from ``cache_dir/<dataset>-classifier.pt`` when that file is
-    usable; otherwise it is trained on the dataset's training split with all labels
-    and grey (non-binarised) images, seed 0, and saved there. A cache file that is
-    corrupt, of another kind or of another shape is replaced with a warning.
+    It is loaded from :func:`classifier_path` (keyed by the dataset's name, image shape and a
+    hash of its images and labels) when that file is usable and was made from the same data;
+    otherwise it is trained on the dataset's training split with all labels and grey
+    (non-binarised) images, seed 0, and saved there. A cache file that is corrupt, of another
+    kind or made from other data is replaced with a warning.
 
     :param dataset_cfg: the run's data settings; only ``dataset`` and ``data_dir`` matter.
     :param epochs: training epochs when there is no usable cache.
     :param log: where to announce a training (and then show its progress bar); silent when ``None``.
     :return: the classifier in eval mode on ``device``, with ``test_accuracy`` set.
     """
-    path = Path(cache_dir) / f"{dataset_cfg.dataset}-classifier.pt"
+    key = data_key(dataset_cfg)
+    path = _cache_file(cache_dir, key)
     if path.is_file():
         try:
-            return _load_classifier(path).to(device)
+            return _load_classifier(path, key).to(device)
         except (CheckpointError, KeyError, RuntimeError, TypeError, ValueError) as e:
             warnings.warn(f"retraining the domain classifier: cached {path} is unusable ({e})", stacklevel=2)
     if log is not None:
@@ -193,6 +226,7 @@ def classifier_for(
         "feature_dim": model.feature_dim,
         "channels": list(model.channels),
         "dataset": dataset_cfg.dataset,
+        "data_key": key,
         "epochs": epochs,
         "test_accuracy": model.test_accuracy,
     }
@@ -200,8 +234,10 @@ def classifier_for(
     return model
 
 
-def _load_classifier(path: Path) -> DomainClassifier:
+def _load_classifier(path: Path, key: str) -> DomainClassifier:
     state = load_checkpoint(path, kind=CLASSIFIER_KIND)
+    if state.get("data_key") != key:
+        raise ValueError(f"it was trained on {state.get('data_key') or 'unrecorded data'}, not {key}")
     model = DomainClassifier(state["image_shape"], state["n_classes"], feature_dim=state["feature_dim"],
                              channels=state["channels"])
     model.load_state_dict(state["model"])
@@ -299,6 +335,24 @@ def hungarian_accuracy(pred_clusters: np.ndarray, labels: np.ndarray) -> float:
     return float(counts[rows, cols].sum() / pred.size)
 
 
+def shared_codes(pred_clusters: np.ndarray, labels: np.ndarray) -> int:
+    """How many codes are the most frequent code of two or more labels: a measure of collapse.
+
+    Each label is assigned the code its examples get most often (ties: the lower code). A
+    code that two digits share (InfoGAN's 4 and 9, say) counts once, however many share it;
+    0 means every label has a code of its own.
+    """
+    pred, true = np.asarray(pred_clusters).ravel(), np.asarray(labels).ravel()
+    if pred.shape != true.shape or pred.size == 0:
+        raise ValueError(f"need as many cluster ids as labels, at least one; got {pred.size} and {true.size}")
+    codes, p = np.unique(pred, return_inverse=True)
+    _, t = np.unique(true, return_inverse=True)
+    counts = np.zeros((len(codes), t.max() + 1), dtype=np.int64)  # (codes, labels)
+    np.add.at(counts, (p, t), 1)
+    owners = np.bincount(counts.argmax(0), minlength=len(codes))  # (codes,) labels whose top code it is
+    return int((owners >= 2).sum())
+
+
 def accuracy(logits: Tensor, labels: Tensor) -> float:
     """Share of ``(N, K)`` logits whose argmax equals the ``(N,)`` labels; labels ``-1`` are skipped."""
     labelled = labels >= 0
@@ -333,5 +387,6 @@ def _batched(module: nn.Module, images: Tensor | np.ndarray, fn: Callable[[Tenso
     return torch.cat(outs) if outs else torch.empty(0, 0, dtype=torch.float64)
 
 
-__all__ = ["CLASSIFIER_KIND", "DomainClassifier", "accuracy", "classifier_for", "classifier_score",
-           "domain_fid", "frechet_distance", "hungarian_accuracy", "random_shift", "train_classifier"]
+__all__ = ["CLASSIFIER_KIND", "DomainClassifier", "accuracy", "classifier_for", "classifier_path", "classifier_score",
+           "data_key", "domain_fid", "frechet_distance", "hungarian_accuracy", "random_shift", "shared_codes",
+           "train_classifier"]

@@ -25,7 +25,7 @@ from rlgen.gen.models import model_kinds
 from rlgen.runs import new_run_dir, save_config
 from rlgen.seeding import deterministic_kernels
 
-#: Trained domain classifiers (for FID and classifier scores) are cached here, per dataset.
+#: Trained domain classifiers (for FID and classifier scores) are cached here, one per dataset, image shape and data hash.
 CLASSIFIER_CACHE = "_classifiers"
 
 

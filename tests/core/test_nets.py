@@ -116,9 +116,14 @@ def test_conv_decoder_mnist_two_upsamplings():
     assert dec(torch.randn(2, 10)).shape == (2, 1, 28, 28)
 
 
-def test_conv_decoder_rejects_indivisible_shape():
-    with pytest.raises(ValueError, match="divisible"):
-        ConvDecoder(4, (1, 30, 30), channels=(8, 8))
+@pytest.mark.parametrize("shape", [(1, 18, 18), (1, 30, 30), (3, 17, 22)])
+def test_conv_decoder_crops_to_sizes_not_divisible_by_its_upsampling(shape):
+    dec = ConvDecoder(4, shape, channels=(8, 8))
+    assert dec.start_shape == (8, -(-shape[1] // 4), -(-shape[2] // 4))
+    assert dec(torch.randn(2, 4)).shape == (2, *shape)
+
+
+def test_conv_encoder_rejects_a_shape_without_channels():
     with pytest.raises(ValueError):
         ConvEncoder((28, 28), channels=(8,))
 

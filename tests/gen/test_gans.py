@@ -364,3 +364,4 @@ def test_infogan_traversals_and_code_accuracy():
     pytest.importorskip("rlgen.gen.metrics")
     metrics = model.evaluate([batch(n=16, labelled=12), batch(n=8, labelled=8)])
     assert 0.1 <= metrics["cat_accuracy"] <= 1.0  # a one-to-one matching always gets at least 1/10 right
+    assert metrics["cat_shared_codes"] in range(0, 6)  # at most 10 labels in pairs

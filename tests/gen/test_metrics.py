@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -17,11 +18,13 @@ from rlgen.gen.metrics import (
     DomainClassifier,
     accuracy,
     classifier_for,
+    classifier_path,
     classifier_score,
     domain_fid,
     frechet_distance,
     hungarian_accuracy,
     random_shift,
+    shared_codes,
     train_classifier,
 )
 
@@ -115,6 +118,20 @@ def test_hungarian_accuracy():
         hungarian_accuracy(np.array([0, 1]), np.array([0]))
 
 
+def test_shared_codes_counts_codes_two_labels_collapse_onto():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, size=300)
+    assert shared_codes(rng.permutation(10)[labels], labels) == 0  # every digit its own code
+    merged = np.where(labels == 9, 4, labels)  # 4 and 9 share code 4; code 9 goes unused
+    assert shared_codes(merged, labels) == 1
+    assert shared_codes(np.where(labels == 7, 1, merged), labels) == 2  # and 1 and 7 share code 1
+    assert shared_codes(np.zeros(300, dtype=int), labels) == 1  # total collapse: one code for all
+    # A digit split over two codes keeps its most frequent one; a minority elsewhere shares nothing.
+    assert shared_codes(np.array([0, 0, 1, 1, 1, 0]), np.array([0, 0, 0, 1, 1, 1])) == 0
+    with pytest.raises(ValueError):
+        shared_codes(np.array([0, 1]), np.array([0]))
+
+
 def test_accuracy_skips_unlabelled():
     logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0], [0.0, 5.0]])
     assert accuracy(logits, torch.tensor([0, 1, 1, 0])) == pytest.approx(0.5)
@@ -156,8 +173,8 @@ def test_classifier_for_caches_and_replaces_a_corrupt_cache(tmp_path, monkeypatc
 
     monkeypatch.setattr(metrics, "train_classifier", counting_train)
     first = classifier_for(cfg, tmp_path, epochs=1)
-    path = tmp_path / "digits-classifier.pt"
-    assert path.is_file() and len(calls) == 1
+    path = classifier_path(cfg, tmp_path)
+    assert path.name.startswith("digits-1x8x8-") and path.is_file() and len(calls) == 1
     assert (calls[0].tensors[1] >= 0).all() and isinstance(calls[0], TensorDataset)  # all labels, grey images
     assert 0.0 <= first.test_accuracy <= 1.0
     x = load_data(replace(cfg, binarize="none"), split="test")[0].tensors[0][:16]
@@ -170,3 +187,44 @@ def test_classifier_for_caches_and_replaces_a_corrupt_cache(tmp_path, monkeypatc
         retrained = classifier_for(cfg, tmp_path, epochs=1)
     assert len(calls) == 2 and isinstance(retrained, DomainClassifier)
     assert classifier_for(cfg, tmp_path).test_accuracy == retrained.test_accuracy and len(calls) == 2
+
+
+def _write_mnist_format(directory, size: int, seed: int) -> DataConfig:
+    """Tiny MNIST-format IDX files of ``size x size`` images; the data config that reads them."""
+    rng = np.random.default_rng(seed)
+    directory.mkdir()
+    for prefix, n in (("train", 20), ("t10k", 10)):
+        images = rng.integers(0, 256, size=(n, size, size), dtype=np.uint8)
+        labels = np.arange(n, dtype=np.uint8) % 10
+        for name, array, magic in (("images-idx3", images, 0x803), ("labels-idx1", labels, 0x801)):
+            header = np.array([magic, *array.shape], dtype=">u4").tobytes()
+            (directory / f"{prefix}-{name}-ubyte").write_bytes(header + array.tobytes())
+    return DataConfig(dataset="mnist", data_dir=str(directory))
+
+
+def test_classifier_cache_is_keyed_by_what_the_data_is(tmp_path, monkeypatch):
+    # Two MNIST-format sets of other image sizes share one cache directory (one run root), and
+    # files rewritten in place with other images are never scored with the old classifier.
+    import rlgen.gen.metrics as metrics
+
+    calls = []
+    real_train = metrics.train_classifier
+    monkeypatch.setattr(metrics, "train_classifier", lambda *a, **kw: calls.append(1) or real_train(*a, **kw))
+    cache = tmp_path / "cache"
+    small, large = _write_mnist_format(tmp_path / "a", 16, 0), _write_mnist_format(tmp_path / "b", 20, 1)
+    for cfg, size in ((small, 16), (large, 20), (small, 16)):
+        model = classifier_for(cfg, cache, epochs=1)
+        assert model.image_shape == (1, size, size)
+        assert model(torch.rand(2, 1, size, size)).shape == (2, 10)
+    assert len(calls) == 2 and len(list(cache.iterdir())) == 2  # the third call reused the first cache
+    before = classifier_path(small, cache)
+    assert before.name.startswith("mnist-1x16x16-")
+    shutil.rmtree(tmp_path / "a")
+    _write_mnist_format(tmp_path / "a", 16, 2)  # the same name and shape, other images
+    classifier_for(small, cache, epochs=1)
+    assert len(calls) == 3 and classifier_path(small, cache) != before
+    # A file at the right name but made from other data (copied by hand, say) is not trusted.
+    classifier_path(small, cache).write_bytes(before.read_bytes())
+    with pytest.warns(UserWarning, match="trained on mnist-1x16x16-"):
+        classifier_for(small, cache, epochs=1)
+    assert len(calls) == 4

@@ -66,7 +66,7 @@ class VAEConfig(LikelihoodConfig):
     network: Literal["conv", "mlp"] = "conv"
     """Encoder and decoder: stride-2 conv stacks or fully connected networks."""
     conv_channels: list[int] = field(default_factory=lambda: [32, 64])
-    """Encoder conv channels (the decoder uses them reversed); H and W must be divisible by 2^len."""
+    """Encoder conv channels (the decoder uses them reversed, cropping its output to any H and W)."""
     mlp_hidden: list[int] = field(default_factory=lambda: [512, 256])
     """Encoder hidden widths for network = 'mlp' (the decoder uses them reversed)."""
     free_bits: float = 0.25
