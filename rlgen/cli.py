@@ -220,7 +220,8 @@ def cmd_gen(args: argparse.Namespace, extra: list[str]) -> int:
         args.model = extra.pop(0) if extra and not extra[0].startswith("-") else "dcgan"
         if args.resume:
             run_dir = Path(args.resume)
-            cfg = gen.load_gen_recipe(run_dir / "config.toml") if (run_dir / "config.toml").is_file() else None
+            cfg = (gen.load_gen_recipe(run_dir / "config.toml", paths_from_recipe=False)
+                   if (run_dir / "config.toml").is_file() else None)
             if cfg is None:
                 from rlgen.errors import RlgenError
 

@@ -25,6 +25,7 @@ import dataclasses
 import inspect
 import json
 import math
+import os
 import shutil
 import textwrap
 import tomllib
@@ -60,6 +61,16 @@ class Variant:
     def variants(cls) -> dict[str, type]:
         """The registered members of this family, by ``kind``."""
         return dict(cls._registry)
+
+
+#: ``dataclasses.field`` metadata of a field holding a path: written relative in a recipe, it is
+#: taken from the recipe's own directory (see :func:`load_recipe`).
+PATH = {"path": True}
+
+
+def path_field(default: str = "") -> Any:
+    """A dataclass field holding a file or directory path that a recipe may give relative to itself."""
+    return dataclasses.field(default=default, metadata=PATH)
 
 
 # --------------------------------------------------------------------------- docs
@@ -195,12 +206,17 @@ def from_dict(cls: type[T], data: dict[str, Any], *, source: str = "config", pre
     return obj
 
 
-def load_recipe(cls: type[T], path: str | Path) -> T:
+def load_recipe(cls: type[T], path: str | Path, *, paths_from_recipe: bool = True) -> T:
     """Load a TOML recipe into ``cls``; every problem is a one-line :class:`ConfigError`.
 
     A config with a ``name`` field (the run's name) takes the recipe's file name when the
     recipe has no ``name`` key: ``agents/pendulum-ppo.toml`` runs as ``runs/pendulum-ppo``,
     whether started by ``rlgen train`` or from Python.
+
+    :param paths_from_recipe: relative paths in :func:`path_field` fields (demonstrations, a run
+        to start from, a data directory) are taken from the recipe's directory, so a recipe runs
+        the same from any working directory; they come back absolute. A run's own ``config.toml``
+        holds them absolute already and is read with ``False``.
     """
     path = Path(path)
     if not path.is_file():
@@ -213,7 +229,25 @@ def load_recipe(cls: type[T], path: str | Path) -> T:
         raise ConfigError(f"recipe {path} is not a text file; pass a .toml recipe") from None
     if "name" in {f.name for f in dataclasses.fields(cls)} and "name" not in data:  # type: ignore[arg-type]
         data["name"] = path.stem
-    return from_dict(cls, data, source=str(path))
+    cfg = from_dict(cls, data, source=str(path))
+    if paths_from_recipe:
+        _paths_from(cfg, path.parent)
+    return cfg
+
+
+def _paths_from(obj: Any, base: Path) -> None:
+    """Make the relative paths in ``obj``'s :func:`path_field` fields (nested ones too) absolute from ``base``."""
+    if isinstance(obj, (list, tuple)):
+        for item in obj:
+            _paths_from(item, base)
+    if not dataclasses.is_dataclass(obj):
+        return
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if f.metadata.get("path") and isinstance(value, str) and value and not os.path.isabs(value):
+            setattr(obj, f.name, os.path.abspath(base / value))
+        else:
+            _paths_from(value, base)
 
 
 def to_dict(obj: Any) -> Any:

@@ -45,7 +45,7 @@ def load_run_config(run_dir: str | Path, cls: type[T]) -> T:
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG).is_file():
         raise RlgenError(f"{run_dir} is not a run directory (no {CONFIG}); pass a directory made by 'rlgen train'")
-    return load_recipe(cls, run_dir / CONFIG)
+    return load_recipe(cls, run_dir / CONFIG, paths_from_recipe=False)  # written with absolute paths
 
 
 def save_summary(run_dir: Path, summary: dict[str, Any]) -> Path:

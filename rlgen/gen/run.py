@@ -41,9 +41,10 @@ def default_config(kind: str) -> GenConfig:
     return apply_overrides(cfg, overrides, source=f"defaults of {kind}") if overrides else cfg
 
 
-def load_gen_recipe(path: str | Path) -> GenConfig:
+def load_gen_recipe(path: str | Path, *, paths_from_recipe: bool = True) -> GenConfig:
+    """An image-model recipe, or with ``paths_from_recipe=False`` a run's ``config.toml`` (see :func:`load_recipe`)."""
     model_kinds()  # registers the [model] kinds the recipe may name
-    cfg = load_recipe(GenConfig, path)
+    cfg = load_recipe(GenConfig, path, paths_from_recipe=paths_from_recipe)
     if cfg.model is None:
         raise ConfigError(f"recipe {path} has no [model] table; add one with kind = 'dcgan' (or another model)")
     return cfg
@@ -116,7 +117,7 @@ def load_gen_run(run_dir: str | Path) -> tuple[GenConfig, GenerativeModel, Any, 
     run_dir = Path(run_dir)
     if not (run_dir / "config.toml").is_file():
         raise RlgenError(f"{run_dir} is not an image-model run (no config.toml); pass a directory made by 'rlgen gen train'")
-    cfg = load_gen_recipe(run_dir / "config.toml")
+    cfg = load_gen_recipe(run_dir / "config.toml", paths_from_recipe=False)
     model, train, test = build(cfg)
     state = load_checkpoint(run_dir / "checkpoints" / "last.pt", kind=cfg.model.kind)
     model.load_state_dict(state["model"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rlgen.config import Variant
+from rlgen.config import Variant, path_field
 
 
 @dataclass
@@ -129,8 +129,8 @@ class TQCConfig(SACConfig):
 
 @dataclass
 class BCConfig:
-    demos: str = ""
-    """Demonstration file (.npz) to clone."""
+    demos: str = path_field()
+    """Demonstration file (.npz) to clone (in a recipe, relative to the recipe's directory)."""
     n_episodes: int = 0
     """Use the first this many expert episodes (0: all)."""
     epochs: int = 200
@@ -166,8 +166,8 @@ class GailConfig(RewardWrapperConfig):
 
     kind = "gail"
 
-    demos: str = ""
-    """Demonstration file (.npz written by 'rlgen demos record'), relative to the working directory."""
+    demos: str = path_field()
+    """Demonstration file (.npz written by 'rlgen demos record'); in a recipe, relative to the recipe's directory."""
     n_episodes: int = 0
     """Use the first this many expert episodes (0: all)."""
     subsample: int = 1
@@ -303,8 +303,8 @@ class TrainConfig:
     """Learned-reward wrappers, first wraps the environment: [[wrappers]] tables with a kind."""
     bc_init: bool = False
     """Start the policy by behaviour cloning (the bc settings; bc.demos, else the GAIL wrapper's demonstrations) before training."""
-    init_from: str = ""
-    """Run directory (or agent .zip) whose policy weights and observation statistics start this run, e.g. a BC run to fine-tune with GAIL ('': fresh networks)."""
+    init_from: str = path_field()
+    """Run directory (or agent .zip) whose policy weights and observation statistics start this run, e.g. a BC run to fine-tune with GAIL ('': fresh networks); in a recipe, relative to the recipe's directory."""
 
     def validate(self) -> None:
         if self.total_timesteps <= 0:
