@@ -226,7 +226,7 @@ def cmd_gen(args: argparse.Namespace, extra: list[str]) -> int:
                 from rlgen.errors import RlgenError
 
                 raise RlgenError(f"{run_dir} is not an image-model run (no config.toml); pass a directory made by 'rlgen gen train'")
-        elif args.model.endswith(".toml"):
+        elif args.model.endswith(".toml") or Path(args.model).is_dir():
             cfg, run_dir = gen.load_gen_recipe(args.model), None
         else:
             cfg, run_dir = gen.default_config(args.model), None

@@ -128,6 +128,8 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
                 return _coerce(value, arg, key, source)
             except ConfigError as e:
                 errors.append(e)
+        if len(errors) == 1:  # one type besides None (a [model] table): its own error names the key
+            raise errors[0]
         raise bad(" or ".join(_type_name(a) for a in args))
     if origin is Literal:
         if value not in args:
@@ -169,6 +171,8 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad("a number")
+        if math.isnan(value):  # never a setting: it would only surface later as a NaN loss
+            raise bad("a number, not nan")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -182,8 +186,9 @@ def from_dict(cls: type[T], data: dict[str, Any], *, source: str = "config", pre
 
     :param source: where the data came from, named in errors (a file path).
     :param prefix: dotted key of ``data`` inside the whole recipe, for errors.
-    :raises ConfigError: an unknown key, a value of the wrong type, or a value
-        rejected by the class's ``validate`` method.
+    :raises ConfigError: an unknown key, a value of the wrong type (NaN for a number), a
+        learning rate (``learning_rate``, ``lr``, ``lr_*``) that is not positive and finite, or a
+        value rejected by the class's ``validate`` method.
     """
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
@@ -195,6 +200,12 @@ def from_dict(cls: type[T], data: dict[str, Any], *, source: str = "config", pre
             raise ConfigError(f"{source}: unknown key '{dotted}'; known keys here: {', '.join(close)}")
         kwargs[key] = _coerce(value, hints[key], dotted, source)
     obj = cls(**kwargs)
+    for key, value in kwargs.items():
+        if _is_learning_rate(key) and isinstance(value, float) and not (0 < value < math.inf):
+            dotted = f"{prefix}.{key}" if prefix else key
+            default = fields[key].default
+            hint = f"; the default is {default}" if isinstance(default, float) else ""
+            raise ConfigError(f"{source}: key '{dotted}' must be a positive learning rate, got {value}{hint}")
     validate = getattr(obj, "validate", None)
     if callable(validate):
         try:
@@ -204,6 +215,26 @@ def from_dict(cls: type[T], data: dict[str, Any], *, source: str = "config", pre
         except ValueError as e:
             raise ConfigError(f"{source}: {prefix + ': ' if prefix else ''}{e}") from None
     return obj
+
+
+def _is_learning_rate(key: str) -> bool:
+    # One rule for every model's step sizes: learning_rate (the agents), lr and lr_<part> (the rest).
+    return key in ("learning_rate", "lr") or key.startswith("lr_")
+
+
+def require_positive(obj: Any, *names: str, prefix: str = "") -> None:
+    """Raise ``ValueError`` naming each field of ``obj`` among ``names`` that is a size or count below
+    1, or a list of sizes holding one (``net_arch = [0]`` would build a layer of no units).
+
+    :param prefix: put before each name in the message (``"trainer."``)."""
+    bad = [f"{prefix}{name} = {_toml_value(to_dict(getattr(obj, name)))}" for name in names
+           if any(v < 1 for v in _as_list(getattr(obj, name)))]
+    if bad:
+        raise ValueError(f"{' and '.join(bad)}: sizes and counts must be at least 1")
+
+
+def _as_list(value: Any) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def load_recipe(cls: type[T], path: str | Path, *, paths_from_recipe: bool = True) -> T:
@@ -219,6 +250,13 @@ def load_recipe(cls: type[T], path: str | Path, *, paths_from_recipe: bool = Tru
         holds them absolute already and is read with ``False``.
     """
     path = Path(path)
+    if path.is_dir():
+        if (path / "config.toml").is_file():
+            raise ConfigError(f"{path} is a run directory, not a recipe; continue it with --resume {path}, "
+                              "or pass a .toml recipe")
+        found = ", ".join(p.name for p in sorted(path.glob("*.toml"))[:4])
+        raise ConfigError(f"recipe {path} is a directory; pass a .toml file"
+                          + (f" in it ({found})" if found else " (see agents/)"))
     if not path.is_file():
         raise ConfigError(f"recipe {path} does not exist; pass the path of a .toml recipe (see agents/)")
     try:
@@ -227,6 +265,9 @@ def load_recipe(cls: type[T], path: str | Path, *, paths_from_recipe: bool = Tru
         raise ConfigError(f"recipe {path} is not valid TOML: {e}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"recipe {path} is not a text file; pass a .toml recipe") from None
+    if not data:  # otherwise every default would run without a word (a 100k-step Pendulum run)
+        raise ConfigError(f"recipe {path} is empty; write in it the keys you mean to set (the recipes in "
+                          "agents/ are examples)")
     if "name" in {f.name for f in dataclasses.fields(cls)} and "name" not in data:  # type: ignore[arg-type]
         data["name"] = path.stem
     cfg = from_dict(cls, data, source=str(path))
@@ -438,3 +479,4 @@ def apply_overrides(obj: T, overrides: dict[str, Any], *, source: str = "command
                 raise ConfigError(f"{source}: unknown key '{dotted}'; see --help for the keys")
         node[parts[-1]] = value
     return from_dict(type(obj), data, source=source)
+

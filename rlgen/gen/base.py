@@ -15,8 +15,9 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from rlgen.config import Variant, path_field
+from rlgen.config import Variant, path_field, require_positive
 from rlgen.core.trainer import TrainerConfig
+from rlgen.seeding import check_seed
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,10 @@ class GenConfig:
     """Epochs, batch size, seed, logging, checkpoints."""
     model: ModelConfig | None = None
     """The model: a [model] table with its kind (dcgan, improved_gan, infogan, vae, pixelcnn, pixelrnn)."""
+
+    def validate(self) -> None:
+        check_seed(self.trainer.seed, "trainer.seed")
+        require_positive(self.trainer, "epochs", "batch_size", "log_every", "checkpoint_every", prefix="trainer.")
 
 
 class GenerativeModel(nn.Module):

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rlgen.config import Variant, path_field
+from rlgen.config import Variant, path_field, require_positive
+from rlgen.seeding import check_seed
 
 
 @dataclass
@@ -22,6 +23,9 @@ class PolicyConfig:
     """Initial log standard deviation of the Gaussian action distribution (PPO, TRPO)."""
     ortho_init: bool = True
     """Orthogonal initialisation of the policy and value networks (PPO, TRPO)."""
+
+    def validate(self) -> None:
+        require_positive(self, "net_arch")
 
 
 @dataclass
@@ -52,6 +56,9 @@ class PPOConfig:
     """Resample the gSDE noise every this many steps (-1: once per rollout)."""
     target_kl: float = 0.0
     """Stop the update epochs early past this KL divergence (0: never)."""
+
+    def validate(self) -> None:
+        require_positive(self, "n_steps", "batch_size", "n_epochs")
 
 
 @dataclass
@@ -87,6 +94,10 @@ class TRPOConfig:
     sde_sample_freq: int = -1
     """Resample the gSDE noise every this many steps (-1: once per rollout)."""
 
+    def validate(self) -> None:
+        require_positive(self, "n_steps", "batch_size", "cg_max_steps", "line_search_max_iter", "n_critic_updates",
+                         "sub_sampling_factor")
+
 
 @dataclass
 class SACConfig:
@@ -114,6 +125,9 @@ class SACConfig:
     """Network library: torch (stable-baselines3, sb3-contrib) or jax (sbx, ``pip install 'rlgen[jax]'``).
     The same algorithm either way; on a CPU the jax one runs about twice the gradient steps per second."""
 
+    def validate(self) -> None:
+        require_positive(self, "buffer_size", "batch_size", "train_freq")
+
 
 @dataclass
 class TQCConfig(SACConfig):
@@ -125,6 +139,10 @@ class TQCConfig(SACConfig):
     """Quantiles per critic."""
     top_quantiles_to_drop_per_net: int = 2
     """Largest quantiles dropped from each critic's target: the overestimation control."""
+
+    def validate(self) -> None:
+        super().validate()
+        require_positive(self, "n_critics", "n_quantiles")
 
 
 @dataclass
@@ -143,6 +161,9 @@ class BCConfig:
     """Weight of the policy's entropy, subtracted from the negative log-likelihood."""
     l2_weight: float = 0.0
     """Weight of the squared parameter norm added to the loss."""
+
+    def validate(self) -> None:
+        require_positive(self, "epochs", "batch_size")
 
 
 class RewardWrapperConfig(Variant):
@@ -198,6 +219,7 @@ class GailConfig(RewardWrapperConfig):
             raise ValueError("gail needs demos = 'path/to/demos.npz'")
         if self.subsample < 1 or self.batch_size < 1 or self.updates_per_rollout < 0:
             raise ValueError("gail subsample and batch_size must be at least 1, updates_per_rollout at least 0")
+        require_positive(self, "hidden")
 
     def build(self, venv: Any, *, run_dir: Any = None, seed: int = 0) -> Any:  # -> GailReward
         from rlgen.demos.format import Demonstrations
@@ -242,6 +264,7 @@ class VimeConfig(RewardWrapperConfig):
     def validate(self) -> None:
         if self.eta < 0 or self.step_size <= 0 or self.median_window < 1:
             raise ValueError("vime eta must be >= 0, step_size > 0 and median_window >= 1")
+        require_positive(self, "hidden", "batch_size", "pool_size", "n_samples")
 
     def build(self, venv: Any, *, run_dir: Any = None, seed: int = 0) -> Any:  # -> VimeReward
         from rlgen.rl.vime import VimeReward
@@ -307,6 +330,7 @@ class TrainConfig:
     """Run directory (or agent .zip) whose policy weights and observation statistics start this run, e.g. a BC run to fine-tune with GAIL ('': fresh networks); in a recipe, relative to the recipe's directory."""
 
     def validate(self) -> None:
+        check_seed(self.seed)
         if self.total_timesteps <= 0:
             raise ValueError("total_timesteps must be positive")
         if self.n_envs < 1:
@@ -321,3 +345,4 @@ class TrainConfig:
             raise ValueError(f"bc_init needs a ppo or trpo policy, not {self.algo}")
         if self.algo == "bc" and not self.bc.demos:
             raise ValueError("algo = 'bc' needs bc.demos = 'path/to/demos.npz'")
+
