@@ -32,7 +32,7 @@ import tomllib
 import types
 import typing
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
+from typing import Any, ClassVar, Literal, Sequence, TypeVar, Union, get_args, get_origin
 
 from rlgen.errors import ConfigError
 
@@ -480,3 +480,35 @@ def apply_overrides(obj: T, overrides: dict[str, Any], *, source: str = "command
         node[parts[-1]] = value
     return from_dict(type(obj), data, source=source)
 
+
+def check_resume_overrides(saved: T, wanted: T, *, can_change: Sequence[str], run: str | Path) -> None:
+    """Refuse a resumed run's config that differs from the one it started with in a key
+    outside ``can_change`` (dotted keys: the algorithm, network shapes and the env are fixed
+    once the run has weights), before anything is written.
+
+    :raises ConfigError: naming each key, its value and the new one, and what may change.
+    """
+    before, after = _flat(to_dict(saved)), _flat(to_dict(wanted))
+    fixed = [k for k in sorted(before.keys() | after.keys(), key=str)
+             if before.get(k) != after.get(k) and not any(k == c or k.startswith(c + ".") for c in can_change)]
+    if fixed:
+        def shown(key: str, values: dict[str, Any]) -> str:
+            return _toml_value(values[key]) if key in values else "unset"
+
+        changes = ", ".join(f"{k} ({shown(k, before)} -> {shown(k, after)})" for k in fixed)
+        raise ConfigError(f"--resume cannot change {changes}: fixed since {run} started; it can change "
+                          f"{', '.join(can_change)}; start a new run for the rest")
+
+
+def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested dict (and lists of tables) as ``{dotted key: value}``."""
+    if isinstance(data, dict):
+        items = data.items()
+    elif _is_table_list(data):
+        items = ((str(i), v) for i, v in enumerate(data))
+    else:
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for k, v in items:
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else k))
+    return out

@@ -91,6 +91,36 @@ def test_image_runs_refuse_bad_values_and_a_failed_start_leaves_nothing(tmp_path
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("args, words", [
+    (["--algo", "sac"], ['algo ("ppo" -> "sac")']),
+    (["--algo", "trpo"], ['algo ("ppo" -> "trpo")']),
+    (["--sac.backend", "jax"], ['sac.backend ("torch" -> "jax")']),
+    (["--policy.net_arch", "[32]"], ["policy.net_arch ([64, 64] -> [32])"]),
+    (["--env_id", "rlgen/SparseMountainCar-v0"], ["env_id"]),
+    (["--env_kwargs", "{g = 5.0}"], ["env_kwargs.g (unset -> 5.0)"]),
+    (["--n_envs", "2"], ["n_envs (1 -> 2)"]),
+    (["--ppo.learning_rate", "1e-4"], ["ppo.learning_rate (0.001 -> 0.0001)"]),
+    (["--normalize_obs", "false", "--seed", "3"], ["normalize_obs (true -> false), seed (0 -> 3)"]),
+    (["--total_timesteps", "64"], ["total_timesteps 64 is below the 128 steps", "give 128 or more"]),
+])
+def test_resume_refuses_what_cannot_change_and_writes_nothing(args, words, finished_run, capsys):
+    before = (finished_run / "config.toml").read_bytes()
+    err = one_line_error(capsys, ["train", "--resume", str(finished_run), *args, "--no-progress"], *words)
+    if "--total_timesteps" not in args:
+        assert "it can change total_timesteps, eval_every" in err
+    assert (finished_run / "config.toml").read_bytes() == before
+
+
+def test_image_resume_refuses_a_new_batch_size_or_model_and_writes_nothing(tmp_path, capsys):
+    assert main(["gen", "train", "dcgan", "--run_root", str(tmp_path), *GEN_TINY]) == 0
+    run = tmp_path / "dcgan"
+    before = (run / "config.toml").read_bytes()
+    one_line_error(capsys, ["gen", "train", "--resume", str(run), "--trainer.batch_size", "8"],
+                   "trainer.batch_size (16 -> 8)", "it can change trainer.epochs, trainer.max_steps")
+    one_line_error(capsys, ["gen", "train", "--resume", str(run), "--model.latent_dim", "8"], "model.latent_dim")
+    assert (run / "config.toml").read_bytes() == before
+
+
 @pytest.mark.parametrize("name", ["vecnormalize.pkl", "state.json"])
 def test_a_truncated_checkpoint_file_is_one_line(name, finished_run, tmp_path, capsys):
     run = tmp_path / "r"

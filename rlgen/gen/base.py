@@ -92,6 +92,13 @@ class GenConfig:
         require_positive(self.trainer, "epochs", "batch_size", "log_every", "checkpoint_every", prefix="trainer.")
 
 
+#: The keys 'rlgen gen train --resume' may change: how long to train, how often to log, sample, evaluate
+#: and checkpoint, and on what. The model, the data and the batch size are fixed when a run starts.
+GEN_RESUMABLE = ("trainer.epochs", "trainer.max_steps", "trainer.log_every", "trainer.sample_every",
+                 "trainer.checkpoint_every", "trainer.eval_every", "trainer.num_workers", "trainer.progress",
+                 "trainer.deterministic", "data.data_dir", "device", "torch_threads")
+
+
 class GenerativeModel(nn.Module):
     """An image model the core :class:`~rlgen.core.trainer.Trainer` can train.
 

@@ -346,3 +346,8 @@ class TrainConfig:
         if self.algo == "bc" and not self.bc.demos:
             raise ValueError("algo = 'bc' needs bc.demos = 'path/to/demos.npz'")
 
+
+#: The keys 'rlgen train --resume' may change: how long to train and when to evaluate and checkpoint,
+#: on what. The rest is fixed when a run starts: a resumed run loads the agent as it was saved (its
+#: algorithm, networks and hyperparameters), on the same environments and learned rewards.
+RESUMABLE = ("total_timesteps", "eval_every", "eval_episodes", "checkpoint_every", "torch_threads", "device", "vec_env")

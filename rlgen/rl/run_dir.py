@@ -114,6 +114,12 @@ def checkpoint_state(ckpt: Path) -> dict:
         raise damaged(ckpt / "state.json", e) from None
 
 
+def steps_done(run_dir: Path) -> int:
+    """Environment steps of the run's latest checkpoint (0 before the first)."""
+    ckpt = latest_checkpoint(run_dir)
+    return int(checkpoint_state(ckpt)["num_timesteps"]) if ckpt is not None else 0
+
+
 def load_rl_checkpoint(ckpt: Path, cfg: TrainConfig, venv: VecEnv) -> tuple[BaseAlgorithm, float]:
     """Restore a checkpoint written by :func:`save_rl_checkpoint` onto ``venv`` (already normalised
     with the checkpoint's statistics): the agent, the learned rewards' state and SAC's replay buffer.
