@@ -233,6 +233,16 @@ def require_positive(obj: Any, *names: str, prefix: str = "") -> None:
         raise ValueError(f"{' and '.join(bad)}: sizes and counts must be at least 1")
 
 
+#: Seeds run from 0 to this: NumPy's global generator and SeedSequence take unsigned 32-bit ones.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: int, key: str = "seed") -> None:
+    """Raise ``ValueError`` (``validate`` methods' way to refuse a value) for a seed the RNGs refuse."""
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"{key} must be from 0 to {MAX_SEED:,}, got {seed}")
+
+
 def _as_list(value: Any) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 

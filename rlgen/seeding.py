@@ -9,16 +9,6 @@ import numpy as np
 import torch
 
 
-#: Seeds run from 0 to this: NumPy's global generator and SeedSequence take unsigned 32-bit ones.
-MAX_SEED = 2**32 - 1
-
-
-def check_seed(seed: int, key: str = "seed") -> None:
-    """Raise ``ValueError`` (a config's ``validate`` turns it into one line) for a seed the RNGs refuse."""
-    if not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"{key} must be from 0 to {MAX_SEED:,}, got {seed}")
-
-
 def seed_everything(seed: int) -> np.random.Generator:
     """Seed Python, NumPy and PyTorch; return a NumPy generator for the caller's own draws."""
     random.seed(seed)

@@ -15,9 +15,8 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from rlgen.config import Variant, path_field, require_positive
+from rlgen.config import Variant, check_seed, path_field, require_positive
 from rlgen.core.trainer import TrainerConfig
-from rlgen.seeding import check_seed
 
 
 @dataclass(frozen=True)

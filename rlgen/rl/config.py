@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rlgen.config import Variant, path_field, require_positive
-from rlgen.seeding import check_seed
+from rlgen.config import Variant, check_seed, path_field, require_positive
 
 
 @dataclass
