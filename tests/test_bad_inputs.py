@@ -45,7 +45,7 @@ def finished_run(tmp_path_factory) -> Path:
     (["--policy.net_arch", "[0]"], ["net_arch = [0]", "at least 1"]),
     (["--policy.net_arch", "[64, -3]"], ["net_arch = [64, -3]", "at least 1"]),
     (["--ppo.n_steps", "0"], ["n_steps = 0", "at least 1"]),
-    (["--env_kwargs", "{gravity = 3}"], ["env Pendulum-v1 does not take env_kwargs {'gravity': 3}", "it takes g"]),
+    (["--env_kwargs", "{gravity = 3}"], ["env Pendulum-v1 cannot be made with env_kwargs {'gravity': 3}", "it takes g"]),
 ])
 def test_bad_values_are_refused_and_leave_no_run_directory(args, words, tmp_path, capsys):
     one_line_error(capsys, ["train", PPO, "--run_root", str(tmp_path), *TINY, *args], *words)

@@ -98,8 +98,10 @@ def make_env(cfg: TrainConfig, *, n_envs: int | None = None, seed: int | None = 
     try:
         venv = make_vec_env(cfg.env_id, n_envs=n, seed=cfg.seed if seed is None else seed,
                             env_kwargs=dict(cfg.env_kwargs), vec_env_cls=vec_cls)
-    except TypeError as e:  # an env_kwargs key the env's constructor does not take
-        raise ConfigError(f"env {cfg.env_id} does not take env_kwargs {dict(cfg.env_kwargs)} "
+    except (TypeError, ValueError) as e:  # a key the env's constructor does not take, or a value it refuses
+        if not cfg.env_kwargs:
+            raise
+        raise ConfigError(f"env {cfg.env_id} cannot be made with env_kwargs {dict(cfg.env_kwargs)} "
                           f"({str(e).split(' was raised')[0]}); {env_parameters(cfg.env_id)}") from None
     if rewards:
         for wcfg in cfg.wrappers:
