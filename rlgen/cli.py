@@ -92,15 +92,25 @@ def _no_extra(extra: list[str], command: str) -> None:
 
 
 def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
-    from rlgen.config import apply_overrides, load_recipe, overrides_from_namespace
-    from rlgen.rl.config import TrainConfig
+    from rlgen.config import apply_overrides, check_resume_overrides, load_recipe, overrides_from_namespace
+    from rlgen.rl.config import RESUMABLE, TrainConfig
     from rlgen.rl.train import train
     from rlgen.runs import load_run_config, save_config
 
     overrides = overrides_from_namespace(args, extra)
     if args.resume:
+        from rlgen.errors import ConfigError
+        from rlgen.rl.run_dir import steps_done
+
         run_dir = Path(args.resume)
-        cfg = apply_overrides(load_run_config(run_dir, TrainConfig), overrides)
+        saved = load_run_config(run_dir, TrainConfig)
+        cfg = apply_overrides(saved, overrides)
+        # Every check before config.toml is written: a refused override must leave the run as it was.
+        check_resume_overrides(saved, cfg, can_change=RESUMABLE, run=run_dir)
+        done = steps_done(run_dir)
+        if cfg.total_timesteps < done:
+            raise ConfigError(f"total_timesteps {cfg.total_timesteps:,} is below the {done:,} steps {run_dir} has "
+                              f"done; give {done:,} or more")
         save_config(run_dir, cfg)
     else:
         if args.recipe is None:
@@ -220,12 +230,13 @@ def cmd_gen(args: argparse.Namespace, extra: list[str]) -> int:
         args.model = extra.pop(0) if extra and not extra[0].startswith("-") else "dcgan"
         if args.resume:
             run_dir = Path(args.resume)
-            cfg = gen.load_gen_recipe(run_dir / "config.toml") if (run_dir / "config.toml").is_file() else None
+            cfg = (gen.load_gen_recipe(run_dir / "config.toml", paths_from_recipe=False)
+                   if (run_dir / "config.toml").is_file() else None)
             if cfg is None:
                 from rlgen.errors import RlgenError
 
                 raise RlgenError(f"{run_dir} is not an image-model run (no config.toml); pass a directory made by 'rlgen gen train'")
-        elif args.model.endswith(".toml"):
+        elif args.model.endswith(".toml") or Path(args.model).is_dir():
             cfg, run_dir = gen.load_gen_recipe(args.model), None
         else:
             cfg, run_dir = gen.default_config(args.model), None
@@ -244,12 +255,16 @@ def cmd_gen(args: argparse.Namespace, extra: list[str]) -> int:
             print(to_toml(cfg))
             return 0
         ns, rest = p.parse_known_args(extra)
-        cfg = apply_overrides(cfg, overrides_from_namespace(ns, rest))
+        saved, cfg = cfg, apply_overrides(cfg, overrides_from_namespace(ns, rest))
         first = launch_rank() == 0  # under torchrun, rank 0 speaks for the run
-        if run_dir is not None and first:
+        if run_dir is not None:
+            from rlgen.config import check_resume_overrides
+            from rlgen.gen.base import GEN_RESUMABLE
             from rlgen.runs import save_config
 
-            save_config(run_dir, cfg)
+            check_resume_overrides(saved, cfg, can_change=GEN_RESUMABLE, run=run_dir)  # before config.toml is written
+            if first:
+                save_config(run_dir, cfg)
         summary = gen.train_gen(cfg, run_dir=run_dir, resume=bool(args.resume))
         if first:
             print_table("training finished", [(k, v) for k, v in summary.items() if isinstance(v, (int, float, str))])

@@ -25,13 +25,14 @@ import dataclasses
 import inspect
 import json
 import math
+import os
 import shutil
 import textwrap
 import tomllib
 import types
 import typing
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
+from typing import Any, ClassVar, Literal, Sequence, TypeVar, Union, get_args, get_origin
 
 from rlgen.errors import ConfigError
 
@@ -60,6 +61,16 @@ class Variant:
     def variants(cls) -> dict[str, type]:
         """The registered members of this family, by ``kind``."""
         return dict(cls._registry)
+
+
+#: ``dataclasses.field`` metadata of a field holding a path: written relative in a recipe, it is
+#: taken from the recipe's own directory (see :func:`load_recipe`).
+PATH = {"path": True}
+
+
+def path_field(default: str = "") -> Any:
+    """A dataclass field holding a file or directory path that a recipe may give relative to itself."""
+    return dataclasses.field(default=default, metadata=PATH)
 
 
 # --------------------------------------------------------------------------- docs
@@ -117,6 +128,8 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
                 return _coerce(value, arg, key, source)
             except ConfigError as e:
                 errors.append(e)
+        if len(errors) == 1:  # one type besides None (a [model] table): its own error names the key
+            raise errors[0]
         raise bad(" or ".join(_type_name(a) for a in args))
     if origin is Literal:
         if value not in args:
@@ -158,6 +171,8 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad("a number")
+        if math.isnan(value):  # never a setting: it would only surface later as a NaN loss
+            raise bad("a number, not nan")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -171,8 +186,9 @@ def from_dict(cls: type[T], data: dict[str, Any], *, source: str = "config", pre
 
     :param source: where the data came from, named in errors (a file path).
     :param prefix: dotted key of ``data`` inside the whole recipe, for errors.
-    :raises ConfigError: an unknown key, a value of the wrong type, or a value
-        rejected by the class's ``validate`` method.
+    :raises ConfigError: an unknown key, a value of the wrong type (NaN for a number), a
+        learning rate (``learning_rate``, ``lr``, ``lr_*``) that is not positive and finite, or a
+        value rejected by the class's ``validate`` method.
     """
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
@@ -184,6 +200,12 @@ def from_dict(cls: type[T], data: dict[str, Any], *, source: str = "config", pre
             raise ConfigError(f"{source}: unknown key '{dotted}'; known keys here: {', '.join(close)}")
         kwargs[key] = _coerce(value, hints[key], dotted, source)
     obj = cls(**kwargs)
+    for key, value in kwargs.items():
+        if _is_learning_rate(key) and isinstance(value, float) and not (0 < value < math.inf):
+            dotted = f"{prefix}.{key}" if prefix else key
+            default = fields[key].default
+            hint = f"; the default is {default}" if isinstance(default, float) else ""
+            raise ConfigError(f"{source}: key '{dotted}' must be a positive learning rate, got {value}{hint}")
     validate = getattr(obj, "validate", None)
     if callable(validate):
         try:
@@ -195,14 +217,56 @@ def from_dict(cls: type[T], data: dict[str, Any], *, source: str = "config", pre
     return obj
 
 
-def load_recipe(cls: type[T], path: str | Path) -> T:
+def _is_learning_rate(key: str) -> bool:
+    # One rule for every model's step sizes: learning_rate (the agents), lr and lr_<part> (the rest).
+    return key in ("learning_rate", "lr") or key.startswith("lr_")
+
+
+def require_positive(obj: Any, *names: str, prefix: str = "") -> None:
+    """Raise ``ValueError`` naming each field of ``obj`` among ``names`` that is a size or count below
+    1, or a list of sizes holding one (``net_arch = [0]`` would build a layer of no units).
+
+    :param prefix: put before each name in the message (``"trainer."``)."""
+    bad = [f"{prefix}{name} = {_toml_value(to_dict(getattr(obj, name)))}" for name in names
+           if any(v < 1 for v in _as_list(getattr(obj, name)))]
+    if bad:
+        raise ValueError(f"{' and '.join(bad)}: sizes and counts must be at least 1")
+
+
+#: Seeds run from 0 to this: NumPy's global generator and SeedSequence take unsigned 32-bit ones.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: int, key: str = "seed") -> None:
+    """Raise ``ValueError`` (``validate`` methods' way to refuse a value) for a seed the RNGs refuse."""
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"{key} must be from 0 to {MAX_SEED:,}, got {seed}")
+
+
+def _as_list(value: Any) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def load_recipe(cls: type[T], path: str | Path, *, paths_from_recipe: bool = True) -> T:
     """Load a TOML recipe into ``cls``; every problem is a one-line :class:`ConfigError`.
 
     A config with a ``name`` field (the run's name) takes the recipe's file name when the
     recipe has no ``name`` key: ``agents/pendulum-ppo.toml`` runs as ``runs/pendulum-ppo``,
     whether started by ``rlgen train`` or from Python.
+
+    :param paths_from_recipe: relative paths in :func:`path_field` fields (demonstrations, a run
+        to start from, a data directory) are taken from the recipe's directory, so a recipe runs
+        the same from any working directory; they come back absolute. A run's own ``config.toml``
+        holds them absolute already and is read with ``False``.
     """
     path = Path(path)
+    if path.is_dir():
+        if (path / "config.toml").is_file():
+            raise ConfigError(f"{path} is a run directory, not a recipe; continue it with --resume {path}, "
+                              "or pass a .toml recipe")
+        found = ", ".join(p.name for p in sorted(path.glob("*.toml"))[:4])
+        raise ConfigError(f"recipe {path} is a directory; pass a .toml file"
+                          + (f" in it ({found})" if found else " (see agents/)"))
     if not path.is_file():
         raise ConfigError(f"recipe {path} does not exist; pass the path of a .toml recipe (see agents/)")
     try:
@@ -211,9 +275,30 @@ def load_recipe(cls: type[T], path: str | Path) -> T:
         raise ConfigError(f"recipe {path} is not valid TOML: {e}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"recipe {path} is not a text file; pass a .toml recipe") from None
+    if not data:  # otherwise every default would run without a word (a 100k-step Pendulum run)
+        raise ConfigError(f"recipe {path} is empty; write in it the keys you mean to set (the recipes in "
+                          "agents/ are examples)")
     if "name" in {f.name for f in dataclasses.fields(cls)} and "name" not in data:  # type: ignore[arg-type]
         data["name"] = path.stem
-    return from_dict(cls, data, source=str(path))
+    cfg = from_dict(cls, data, source=str(path))
+    if paths_from_recipe:
+        _paths_from(cfg, path.parent)
+    return cfg
+
+
+def _paths_from(obj: Any, base: Path) -> None:
+    """Make the relative paths in ``obj``'s :func:`path_field` fields (nested ones too) absolute from ``base``."""
+    if isinstance(obj, (list, tuple)):
+        for item in obj:
+            _paths_from(item, base)
+    if not dataclasses.is_dataclass(obj):
+        return
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if f.metadata.get("path") and isinstance(value, str) and value and not os.path.isabs(value):
+            setattr(obj, f.name, os.path.abspath(base / value))
+        else:
+            _paths_from(value, base)
 
 
 def to_dict(obj: Any) -> Any:
@@ -404,3 +489,36 @@ def apply_overrides(obj: T, overrides: dict[str, Any], *, source: str = "command
                 raise ConfigError(f"{source}: unknown key '{dotted}'; see --help for the keys")
         node[parts[-1]] = value
     return from_dict(type(obj), data, source=source)
+
+
+def check_resume_overrides(saved: T, wanted: T, *, can_change: Sequence[str], run: str | Path) -> None:
+    """Refuse a resumed run's config that differs from the one it started with in a key
+    outside ``can_change`` (dotted keys: the algorithm, network shapes and the env are fixed
+    once the run has weights), before anything is written.
+
+    :raises ConfigError: naming each key, its value and the new one, and what may change.
+    """
+    before, after = _flat(to_dict(saved)), _flat(to_dict(wanted))
+    fixed = [k for k in sorted(before.keys() | after.keys(), key=str)
+             if before.get(k) != after.get(k) and not any(k == c or k.startswith(c + ".") for c in can_change)]
+    if fixed:
+        def shown(key: str, values: dict[str, Any]) -> str:
+            return _toml_value(values[key]) if key in values else "unset"
+
+        changes = ", ".join(f"{k} ({shown(k, before)} -> {shown(k, after)})" for k in fixed)
+        raise ConfigError(f"--resume cannot change {changes}: fixed since {run} started; it can change "
+                          f"{', '.join(can_change)}; start a new run for the rest")
+
+
+def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested dict (and lists of tables) as ``{dotted key: value}``."""
+    if isinstance(data, dict):
+        items = data.items()
+    elif _is_table_list(data):
+        items = ((str(i), v) for i, v in enumerate(data))
+    else:
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for k, v in items:
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else k))
+    return out

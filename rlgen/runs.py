@@ -3,18 +3,21 @@
 ``<run_root>/<name>/`` holds ``config.toml`` (the resolved config, loadable
 as a recipe), ``tb/`` (TensorBoard events), ``checkpoints/`` and, at the end,
 ``summary.json``. A name already taken gets a numeric suffix, so re-running a
-recipe never overwrites an earlier run.
+recipe never overwrites an earlier run (and :func:`where_it_writes` says so);
+a run that fails before it has anything to resume from is removed again
+(:func:`discard_unstarted`), so the next attempt gets the name.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any, TypeVar
 
 from rlgen.checkpoint import atomic_write_json, atomic_write_text
 from rlgen.config import load_recipe, to_toml
-from rlgen.errors import RlgenError
+from rlgen.errors import CheckpointError, RlgenError
 
 T = TypeVar("T")
 
@@ -23,21 +26,59 @@ SUMMARY = "summary.json"
 
 
 def new_run_dir(root: str | Path, name: str) -> Path:
-    """Create and return ``root/name``, or ``root/name-2``, ``-3``... when taken."""
+    """Create and return ``root/name``, or ``root/name-2``, ``-3``... when taken.
+
+    :raises RlgenError: ``root`` cannot be written (read-only, or a file where a directory should be).
+    """
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
     candidate, n = root / name, 1
-    while True:
-        try:
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            n += 1
-            candidate = root / f"{name}-{n}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        while True:
+            try:
+                candidate.mkdir()
+                return candidate
+            except FileExistsError:
+                n += 1
+                candidate = root / f"{name}-{n}"
+    except OSError as e:
+        raise RlgenError(f"cannot create the run directory {candidate} ({e.strerror or type(e).__name__}); "
+                         "pass a writable --run_root") from None
+
+
+def where_it_writes(run_dir: Path, name: str) -> str:
+    """Where a new run writes, and why not to ``name`` when that was taken by an earlier run."""
+    if run_dir.name == name:
+        return f"writing the run to {run_dir}/"
+    return f"{run_dir.parent / name} is an earlier run; writing this one to {run_dir}/"
+
+
+def discard_unstarted(run_dir: Path) -> None:
+    """Remove a new run's directory after a failed start: without a checkpoint there is nothing
+    to resume, and keeping it would push the next attempt to another name."""
+    if not (run_dir / "checkpoints").exists():
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def damaged(path: Path, error: Exception) -> CheckpointError:
+    """The one-line error for a file of a run that cannot be read back (truncated by a full disk, a
+    copy cut short): the fix is an earlier checkpoint when the file is in one."""
+    where = path.parent
+    fix = (f"name the checkpoint before {where.name} in {where.parent / 'latest'}, or start the run again"
+           if where.parent.name == "checkpoints" else "start the run again")
+    return CheckpointError(f"{path} is truncated or corrupt ({type(error).__name__}); {fix}")
 
 
 def save_config(run_dir: Path, cfg: Any) -> Path:
-    return atomic_write_text(run_dir / CONFIG, to_toml(cfg))
+    """Write ``cfg`` as the run's ``config.toml``.
+
+    :raises RlgenError: the run directory cannot be written (read-only, full).
+    """
+    try:
+        return atomic_write_text(run_dir / CONFIG, to_toml(cfg))
+    except OSError as e:
+        raise RlgenError(f"cannot write {run_dir / CONFIG} ({e.strerror or type(e).__name__}); "
+                         "make the run directory writable") from None
 
 
 def load_run_config(run_dir: str | Path, cls: type[T]) -> T:
@@ -45,7 +86,7 @@ def load_run_config(run_dir: str | Path, cls: type[T]) -> T:
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG).is_file():
         raise RlgenError(f"{run_dir} is not a run directory (no {CONFIG}); pass a directory made by 'rlgen train'")
-    return load_recipe(cls, run_dir / CONFIG)
+    return load_recipe(cls, run_dir / CONFIG, paths_from_recipe=False)  # written with absolute paths
 
 
 def save_summary(run_dir: Path, summary: dict[str, Any]) -> Path:

@@ -113,12 +113,14 @@ def test_progress_bar_counts_the_whole_rollouts_the_run_takes(tmp_path, capsys):
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["steps"] == 256
 
 
-def test_a_second_run_of_a_recipe_gets_its_own_directory(tmp_path):
+def test_a_second_run_of_a_recipe_gets_its_own_directory_and_says_so(tmp_path, capsys):
     recipe = ROOT / "agents" / "pendulum-ppo.toml"
     for _ in range(2):
         assert main(["train", str(recipe), "--run_root", str(tmp_path), *TINY, "--total_timesteps", "128",
                      "--eval_episodes", "0"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pendulum-ppo", "pendulum-ppo-2"]
+    assert f"{tmp_path / 'pendulum-ppo'} is an earlier run; writing this one to {tmp_path / 'pendulum-ppo-2'}/" in \
+        capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

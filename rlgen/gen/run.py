@@ -19,10 +19,10 @@ from rlgen.core import distributed
 from rlgen.core.distributed import resolve_device
 from rlgen.core.images import save_grid
 from rlgen.core.trainer import Trainer
-from rlgen.errors import ConfigError, RlgenError
+from rlgen.errors import ConfigError, NonFiniteError, RlgenError
 from rlgen.gen.base import GenConfig, GenerativeModel
 from rlgen.gen.models import model_kinds
-from rlgen.runs import new_run_dir, save_config
+from rlgen.runs import discard_unstarted, new_run_dir, save_config, where_it_writes
 from rlgen.seeding import deterministic_kernels
 
 #: Trained domain classifiers (for FID and classifier scores) are cached here, one per dataset, image shape and data hash.
@@ -41,9 +41,10 @@ def default_config(kind: str) -> GenConfig:
     return apply_overrides(cfg, overrides, source=f"defaults of {kind}") if overrides else cfg
 
 
-def load_gen_recipe(path: str | Path) -> GenConfig:
+def load_gen_recipe(path: str | Path, *, paths_from_recipe: bool = True) -> GenConfig:
+    """An image-model recipe, or with ``paths_from_recipe=False`` a run's ``config.toml`` (see :func:`load_recipe`)."""
     model_kinds()  # registers the [model] kinds the recipe may name
-    cfg = load_recipe(GenConfig, path)
+    cfg = load_recipe(GenConfig, path, paths_from_recipe=paths_from_recipe)
     if cfg.model is None:
         raise ConfigError(f"recipe {path} has no [model] table; add one with kind = 'dcgan' (or another model)")
     return cfg
@@ -66,11 +67,16 @@ def _labelled(train: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return x[keep], y[keep]
 
 
-def train_gen(cfg: GenConfig, *, run_dir: Path | None = None, resume: bool = False) -> dict[str, Any]:
+def train_gen(cfg: GenConfig, *, run_dir: Path | None = None, resume: bool = False,
+              log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train an image model; return the summary (also in ``summary.json``).
 
     Started by ``torchrun --nproc-per-node N``, the N processes train one model data-parallel
-    (gloo on CPUs, NCCL with one GPU per process) and rank 0 writes the run directory.
+    (gloo on CPUs, NCCL with one GPU per process) and rank 0 writes the run directory. A new run
+    that fails before its first checkpoint leaves no directory behind (one that became
+    non-finite keeps its logs).
+
+    :param log: where rank 0 says where a new run is written.
     """
     if cfg.model is None:
         raise ConfigError("the config has no model; pass a model kind such as dcgan")
@@ -82,29 +88,42 @@ def train_gen(cfg: GenConfig, *, run_dir: Path | None = None, resume: bool = Fal
     try:
         model, train, test = build(cfg)  # before the run directory: bad data leaves nothing behind
         model = model.to(device)
-        if distributed.is_main():
-            if run_dir is None:
-                run_dir = new_run_dir(cfg.run_root, cfg.name or cfg.model.kind)
-            if not resume:
-                save_config(Path(run_dir), cfg)
+        fresh = run_dir is None
+        if fresh and distributed.is_main():
+            name = cfg.name or cfg.model.kind
+            run_dir = new_run_dir(cfg.run_root, name)
+            log(f"{where_it_writes(run_dir, name)} (curves: tensorboard --logdir {run_dir})")
         run_dir = Path(distributed.broadcast_object(None if run_dir is None else str(run_dir)))
-        if model.uses_labelled_set:  # semi-supervised models draw labelled minibatches from these
-            x_lab, y_lab = _labelled(train)
-            model.set_labelled(x_lab.to(device), y_lab.to(device))
-        trainer = Trainer(model=model, train_data=train, test_data=test, config=cfg.trainer, run_dir=run_dir,
-                          model_config=to_dict(cfg.model), kind=cfg.model.kind, resume=resume)
-        summary = trainer.fit()
-        model = trainer.model
-        if hasattr(model, "sample") and distributed.is_main():
-            try:
-                model.eval()
-                save_grid(model.sample(64).cpu(), run_dir / "samples.png", nrow=8, scale=_scale(cfg))
-            except NotImplementedError:
-                pass
-        distributed.barrier()
+        try:
+            summary = _fit(cfg, model, train, test, run_dir=run_dir, resume=resume)
+        except BaseException as e:
+            if fresh and distributed.is_main() and not isinstance(e, NonFiniteError):
+                discard_unstarted(run_dir)
+            raise
     finally:
         distributed.teardown()
     return {"run_dir": str(run_dir), "model": cfg.model.kind, **summary}
+
+
+def _fit(cfg: GenConfig, model: GenerativeModel, train: Any, test: Any, *, run_dir: Path, resume: bool) -> dict[str, Any]:
+    """:func:`train_gen`'s training, in a run directory already chosen."""
+    if distributed.is_main() and not resume:
+        save_config(run_dir, cfg)
+    if model.uses_labelled_set:  # semi-supervised models draw labelled minibatches from these
+        x_lab, y_lab = _labelled(train)
+        model.set_labelled(x_lab.to(model.device), y_lab.to(model.device))
+    trainer = Trainer(model=model, train_data=train, test_data=test, config=cfg.trainer, run_dir=run_dir,
+                      model_config=to_dict(cfg.model), kind=cfg.model.kind, resume=resume)
+    summary = trainer.fit()
+    model = trainer.model
+    if hasattr(model, "sample") and distributed.is_main():
+        try:
+            model.eval()
+            save_grid(model.sample(64).cpu(), run_dir / "samples.png", nrow=8, scale=_scale(cfg))
+        except NotImplementedError:
+            pass
+    distributed.barrier()
+    return summary
 
 
 def _scale(cfg: GenConfig) -> int:
@@ -116,7 +135,7 @@ def load_gen_run(run_dir: str | Path) -> tuple[GenConfig, GenerativeModel, Any, 
     run_dir = Path(run_dir)
     if not (run_dir / "config.toml").is_file():
         raise RlgenError(f"{run_dir} is not an image-model run (no config.toml); pass a directory made by 'rlgen gen train'")
-    cfg = load_gen_recipe(run_dir / "config.toml")
+    cfg = load_gen_recipe(run_dir / "config.toml", paths_from_recipe=False)
     model, train, test = build(cfg)
     state = load_checkpoint(run_dir / "checkpoints" / "last.pt", kind=cfg.model.kind)
     model.load_state_dict(state["model"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import functools
 import importlib
+import inspect
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,6 +22,7 @@ import gymnasium as gym
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.utils import LinearSchedule
+from gymnasium.envs.registration import load_env_creator
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
 
 from rlgen.core.distributed import resolve_device
@@ -28,6 +30,7 @@ from rlgen.core.nets import LeakyReLU, activation_class
 from rlgen.errors import ConfigError
 from rlgen.rl.config import TrainConfig
 from rlgen.rl.rewards import hooked_buffer_kwargs, reward_wrappers
+from rlgen.runs import damaged
 
 #: ``(algo, backend) -> (module, class)``, imported when first asked for (jax only by a jax run).
 #: A behaviour-cloned policy is saved as a PPO agent, so it evaluates, records and fine-tunes like one.
@@ -92,12 +95,40 @@ def make_env(cfg: TrainConfig, *, n_envs: int | None = None, seed: int | None = 
     check_env_id(cfg.env_id)
     n = n_envs or cfg.n_envs
     vec_cls = SubprocVecEnv if cfg.vec_env == "subproc" and n > 1 else DummyVecEnv
-    venv = make_vec_env(cfg.env_id, n_envs=n, seed=cfg.seed if seed is None else seed,
-                        env_kwargs=dict(cfg.env_kwargs), vec_env_cls=vec_cls)
+    try:
+        venv = make_vec_env(cfg.env_id, n_envs=n, seed=cfg.seed if seed is None else seed,
+                            env_kwargs=dict(cfg.env_kwargs), vec_env_cls=vec_cls)
+    except (TypeError, ValueError) as e:  # a key the env's constructor does not take, or a value it refuses
+        if not cfg.env_kwargs:
+            raise
+        raise ConfigError(f"env {cfg.env_id} cannot be made with env_kwargs {dict(cfg.env_kwargs)} "
+                          f"({str(e).split(' was raised')[0]}); {env_parameters(cfg.env_id)}") from None
     if rewards:
         for wcfg in cfg.wrappers:
             venv = wcfg.build(venv, run_dir=run_dir, seed=cfg.seed)
     return venv
+
+
+def env_parameters(env_id: str) -> str:
+    """What keyword arguments an env id's constructor takes, as a hint for a one-line error."""
+    try:
+        entry = gym.spec(env_id).entry_point
+        make = load_env_creator(entry) if isinstance(entry, str) else entry
+        names = [p for p in inspect.signature(make).parameters if p not in ("self", "render_mode")]
+    except (ValueError, TypeError, ImportError, AttributeError, gym.error.Error):
+        return "see the env's documentation for its keyword arguments"
+    return f"it takes {', '.join(names)}" if names else "it takes none"
+
+
+def load_vecnormalize(path: Path, venv: VecEnv) -> VecNormalize:
+    """Normalisation statistics saved by a run, put over ``venv``.
+
+    :raises CheckpointError: the file is truncated or not statistics (a pickle, which fails in many ways).
+    """
+    try:
+        return VecNormalize.load(str(path), venv)
+    except Exception as e:
+        raise damaged(path, e) from None
 
 
 def normalize(venv: VecEnv, cfg: TrainConfig, *, stats_path: Path | None = None, training: bool = True) -> VecEnv:
@@ -106,7 +137,7 @@ def normalize(venv: VecEnv, cfg: TrainConfig, *, stats_path: Path | None = None,
         return venv
     gamma = getattr(getattr(cfg, cfg.algo), "gamma", 0.99)
     if stats_path is not None and stats_path.exists():
-        venv = VecNormalize.load(str(stats_path), venv)
+        venv = load_vecnormalize(stats_path, venv)
     else:
         venv = VecNormalize(venv, norm_obs=cfg.normalize_obs, norm_reward=cfg.normalize_reward, gamma=gamma)
     venv.training = training

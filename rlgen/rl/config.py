@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rlgen.config import Variant
+from rlgen.config import Variant, check_seed, path_field, require_positive
 
 
 @dataclass
@@ -22,6 +22,9 @@ class PolicyConfig:
     """Initial log standard deviation of the Gaussian action distribution (PPO, TRPO)."""
     ortho_init: bool = True
     """Orthogonal initialisation of the policy and value networks (PPO, TRPO)."""
+
+    def validate(self) -> None:
+        require_positive(self, "net_arch")
 
 
 @dataclass
@@ -52,6 +55,9 @@ class PPOConfig:
     """Resample the gSDE noise every this many steps (-1: once per rollout)."""
     target_kl: float = 0.0
     """Stop the update epochs early past this KL divergence (0: never)."""
+
+    def validate(self) -> None:
+        require_positive(self, "n_steps", "batch_size", "n_epochs")
 
 
 @dataclass
@@ -87,6 +93,10 @@ class TRPOConfig:
     sde_sample_freq: int = -1
     """Resample the gSDE noise every this many steps (-1: once per rollout)."""
 
+    def validate(self) -> None:
+        require_positive(self, "n_steps", "batch_size", "cg_max_steps", "line_search_max_iter", "n_critic_updates",
+                         "sub_sampling_factor")
+
 
 @dataclass
 class SACConfig:
@@ -114,6 +124,9 @@ class SACConfig:
     """Network library: torch (stable-baselines3, sb3-contrib) or jax (sbx, ``pip install 'rlgen[jax]'``).
     The same algorithm either way; on a CPU the jax one runs about twice the gradient steps per second."""
 
+    def validate(self) -> None:
+        require_positive(self, "buffer_size", "batch_size", "train_freq")
+
 
 @dataclass
 class TQCConfig(SACConfig):
@@ -126,11 +139,15 @@ class TQCConfig(SACConfig):
     top_quantiles_to_drop_per_net: int = 2
     """Largest quantiles dropped from each critic's target: the overestimation control."""
 
+    def validate(self) -> None:
+        super().validate()
+        require_positive(self, "n_critics", "n_quantiles")
+
 
 @dataclass
 class BCConfig:
-    demos: str = ""
-    """Demonstration file (.npz) to clone."""
+    demos: str = path_field()
+    """Demonstration file (.npz) to clone (in a recipe, relative to the recipe's directory)."""
     n_episodes: int = 0
     """Use the first this many expert episodes (0: all)."""
     epochs: int = 200
@@ -143,6 +160,9 @@ class BCConfig:
     """Weight of the policy's entropy, subtracted from the negative log-likelihood."""
     l2_weight: float = 0.0
     """Weight of the squared parameter norm added to the loss."""
+
+    def validate(self) -> None:
+        require_positive(self, "epochs", "batch_size")
 
 
 class RewardWrapperConfig(Variant):
@@ -166,8 +186,8 @@ class GailConfig(RewardWrapperConfig):
 
     kind = "gail"
 
-    demos: str = ""
-    """Demonstration file (.npz written by 'rlgen demos record'), relative to the working directory."""
+    demos: str = path_field()
+    """Demonstration file (.npz written by 'rlgen demos record'); in a recipe, relative to the recipe's directory."""
     n_episodes: int = 0
     """Use the first this many expert episodes (0: all)."""
     subsample: int = 1
@@ -198,6 +218,7 @@ class GailConfig(RewardWrapperConfig):
             raise ValueError("gail needs demos = 'path/to/demos.npz'")
         if self.subsample < 1 or self.batch_size < 1 or self.updates_per_rollout < 0:
             raise ValueError("gail subsample and batch_size must be at least 1, updates_per_rollout at least 0")
+        require_positive(self, "hidden")
 
     def build(self, venv: Any, *, run_dir: Any = None, seed: int = 0) -> Any:  # -> GailReward
         from rlgen.demos.format import Demonstrations
@@ -242,6 +263,7 @@ class VimeConfig(RewardWrapperConfig):
     def validate(self) -> None:
         if self.eta < 0 or self.step_size <= 0 or self.median_window < 1:
             raise ValueError("vime eta must be >= 0, step_size > 0 and median_window >= 1")
+        require_positive(self, "hidden", "batch_size", "pool_size", "n_samples")
 
     def build(self, venv: Any, *, run_dir: Any = None, seed: int = 0) -> Any:  # -> VimeReward
         from rlgen.rl.vime import VimeReward
@@ -303,10 +325,11 @@ class TrainConfig:
     """Learned-reward wrappers, first wraps the environment: [[wrappers]] tables with a kind."""
     bc_init: bool = False
     """Start the policy by behaviour cloning (the bc settings; bc.demos, else the GAIL wrapper's demonstrations) before training."""
-    init_from: str = ""
-    """Run directory (or agent .zip) whose policy weights and observation statistics start this run, e.g. a BC run to fine-tune with GAIL ('': fresh networks)."""
+    init_from: str = path_field()
+    """Run directory (or agent .zip) whose policy weights and observation statistics start this run, e.g. a BC run to fine-tune with GAIL ('': fresh networks); in a recipe, relative to the recipe's directory."""
 
     def validate(self) -> None:
+        check_seed(self.seed)
         if self.total_timesteps <= 0:
             raise ValueError("total_timesteps must be positive")
         if self.n_envs < 1:
@@ -321,3 +344,9 @@ class TrainConfig:
             raise ValueError(f"bc_init needs a ppo or trpo policy, not {self.algo}")
         if self.algo == "bc" and not self.bc.demos:
             raise ValueError("algo = 'bc' needs bc.demos = 'path/to/demos.npz'")
+
+
+#: The keys 'rlgen train --resume' may change: how long to train and when to evaluate and checkpoint,
+#: on what. The rest is fixed when a run starts: a resumed run loads the agent as it was saved (its
+#: algorithm, networks and hyperparameters), on the same environments and learned rewards.
+RESUMABLE = ("total_timesteps", "eval_every", "eval_episodes", "checkpoint_every", "torch_threads", "device", "vec_env")

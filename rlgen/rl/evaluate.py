@@ -12,7 +12,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from tqdm.auto import tqdm
 
-from rlgen.rl.agents import make_env
+from rlgen.rl.agents import load_vecnormalize, make_env
 from rlgen.rl.config import TrainConfig
 
 #: Evaluation environments are seeded apart from training ones.
@@ -33,7 +33,7 @@ def make_eval_env(cfg: TrainConfig, *, obs_stats_from: VecEnv | Path | None = No
     if not cfg.normalize_obs:
         return venv
     if isinstance(obs_stats_from, Path):
-        eval_env = VecNormalize.load(str(obs_stats_from), venv)
+        eval_env = load_vecnormalize(obs_stats_from, venv)
     else:
         eval_env = VecNormalize(venv, norm_obs=True, norm_reward=False)
         source = find_vecnormalize(obs_stats_from) if obs_stats_from is not None else None

@@ -109,7 +109,9 @@ class LearnedRewardWrapper(VecEnvWrapper):
         for i, info in enumerate(infos):
             info.setdefault("reward/env", float(env_reward[i]))
             info[f"reward/{self.name}"] = float(learned[i])
-        self._sums["env"] += float(np.mean(env_reward))
+        # The environment's own reward, which the innermost wrapper put in info: an outer wrapper's
+        # incoming reward is the inner one's output (GAIL's, under VIME), not the environment's.
+        self._sums["env"] += float(np.mean([info["reward/env"] for info in infos]))
         self._sums[self.name] += float(np.mean(learned))
         self._count += 1
         self._obs = obs

@@ -37,11 +37,11 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 from rlgen.checkpoint import atomic_write_dir, atomic_write_text, load_checkpoint, save_checkpoint
 from rlgen.demos.record import Policy, sb3_policy
 from rlgen.errors import CheckpointError, ConfigError
-from rlgen.rl.agents import backend_of, load_agent, save_agent
+from rlgen.rl.agents import backend_of, load_agent, load_vecnormalize, save_agent
 from rlgen.rl.config import TrainConfig
 from rlgen.rl.evaluate import evaluate, find_vecnormalize, make_eval_env
 from rlgen.rl.rewards import reward_wrappers
-from rlgen.runs import load_run_config
+from rlgen.runs import damaged, load_run_config
 
 CHECKPOINTS = "checkpoints"
 KEEP_CHECKPOINTS = 2
@@ -106,6 +106,20 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return path
 
 
+def checkpoint_state(ckpt: Path) -> dict:
+    """A checkpoint's ``state.json`` (its step and training time); a one-line error when it is damaged."""
+    try:
+        return json.loads((ckpt / "state.json").read_text())
+    except (ValueError, OSError) as e:
+        raise damaged(ckpt / "state.json", e) from None
+
+
+def steps_done(run_dir: Path) -> int:
+    """Environment steps of the run's latest checkpoint (0 before the first)."""
+    ckpt = latest_checkpoint(run_dir)
+    return int(checkpoint_state(ckpt)["num_timesteps"]) if ckpt is not None else 0
+
+
 def load_rl_checkpoint(ckpt: Path, cfg: TrainConfig, venv: VecEnv) -> tuple[BaseAlgorithm, float]:
     """Restore a checkpoint written by :func:`save_rl_checkpoint` onto ``venv`` (already normalised
     with the checkpoint's statistics): the agent, the learned rewards' state and SAC's replay buffer.
@@ -113,7 +127,7 @@ def load_rl_checkpoint(ckpt: Path, cfg: TrainConfig, venv: VecEnv) -> tuple[Base
     :returns: ``(agent, training seconds spent before the checkpoint)``.
     """
     model = load_agent(cfg, ckpt / "agent.zip", venv)
-    state = json.loads((ckpt / "state.json").read_text())
+    state = checkpoint_state(ckpt)
     if (ckpt / "rewards.pt").is_file():
         states = load_checkpoint(ckpt / "rewards.pt", kind="rewards")["states"]
         for wrapper, s in zip(reward_wrappers(venv), states):
@@ -177,7 +191,7 @@ def policy_from_run(run_dir: str | Path, *, deterministic: bool = True, best: bo
     normalizer = None
     if stats.is_file():
         env = gym.make(cfg.env_id, **cfg.env_kwargs)
-        normalizer = VecNormalize.load(str(stats), DummyVecEnv([lambda: env]))
+        normalizer = load_vecnormalize(stats, DummyVecEnv([lambda: env]))
         normalizer.training = False
     return sb3_policy(model, obs_normalizer=normalizer, deterministic=deterministic), cfg
 

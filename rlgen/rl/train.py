@@ -31,7 +31,7 @@ from rlgen.rl.run_dir import (
     save_final,
     save_rl_checkpoint,
 )
-from rlgen.runs import new_run_dir, save_config, save_summary
+from rlgen.runs import discard_unstarted, new_run_dir, save_config, save_summary, where_it_writes
 from rlgen.seeding import seed_everything
 
 
@@ -50,19 +50,34 @@ def train(
     :param resume: continue the run in ``run_dir`` from its latest checkpoint.
     :param extra_wrappers: callables ``venv -> VecEnvWrapper`` applied after the recipe's
         learned rewards, for rewards built in Python rather than listed in the recipe.
+
+    A new run that fails before its first checkpoint leaves no directory behind (one that became
+    non-finite keeps its logs).
     """
     if cfg.wrappers and cfg.algo not in ("ppo", "trpo"):
         raise ConfigError(f"learned rewards need an on-policy algorithm (ppo or trpo), not {cfg.algo}: "
                           "their rewards change as they learn, which a replay buffer would keep stale")
     if resume and run_dir is None:
         raise RlgenError("resume needs the run directory; pass --resume RUN_DIR")
-    if run_dir is None:
-        run_dir = new_run_dir(cfg.run_root, cfg.name or f"{cfg.env_id.split('/')[-1]}-{cfg.algo}")
-    run_dir = Path(run_dir)
+    fresh = run_dir is None
+    name = cfg.name or f"{cfg.env_id.split('/')[-1]}-{cfg.algo}"
+    run_dir = new_run_dir(cfg.run_root, name) if fresh else Path(run_dir)
+    if not resume:
+        log(f"{where_it_writes(run_dir, name if fresh else run_dir.name)} (curves: tensorboard --logdir {run_dir})")
+    try:
+        return _train(cfg, run_dir, resume=resume, progress=progress, extra_wrappers=extra_wrappers, log=log)
+    except BaseException as e:
+        if fresh and not isinstance(e, NonFiniteError):  # a NaN keeps its run: the logs show how it got there
+            discard_unstarted(run_dir)
+        raise
+
+
+def _train(cfg: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
+           extra_wrappers: Sequence[Callable[[VecEnv], VecEnv]], log: Callable[[str], None]) -> dict[str, Any]:
+    """:func:`train` in a run directory already chosen."""
     run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
         save_config(run_dir, cfg)
-        log(f"writing the run to {run_dir}/ (curves: tensorboard --logdir {run_dir})")
     seed_everything(cfg.seed)
     if cfg.torch_threads > 0:
         torch.set_num_threads(cfg.torch_threads)

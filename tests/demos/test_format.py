@@ -83,3 +83,16 @@ def test_inconsistent_arrays_are_rejected(demos):
     with pytest.raises(DemoError, match="episode lengths"):
         Demonstrations(demos.obs, demos.acts, demos.next_obs, demos.rewards, demos.terminated,
                        np.array([10]), "Pendulum-v1")
+
+
+@pytest.mark.parametrize("name, value", [("obs", np.nan), ("acts", np.inf), ("rewards", -np.inf)])
+def test_non_finite_demonstrations_are_refused_when_they_load(demos, tmp_path, name, value):
+    """Found where they come from, not later as a NaN loss that seems to blame the learning rate."""
+    path = demos.save(tmp_path / "d.npz")
+    with np.load(path) as data:
+        arrays = {k: data[k].copy() for k in data.files}
+    arrays[name][60] = value  # the 11th transition of the second episode
+    np.savez(path, **arrays)
+    with pytest.raises(DemoError, match=rf"NaN or infinite {name} in 1 of 150 transitions \(the first is transition "
+                                        r"60 of episode 1\); record them again or drop those episodes"):
+        Demonstrations.load(path)
