@@ -7,6 +7,8 @@ training), ``checkpoints/last.pt`` (written atomically, resumable) and ``summary
 
 from __future__ import annotations
 
+import contextlib
+import signal
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,10 +21,10 @@ from rlgen.core import distributed
 from rlgen.core.distributed import resolve_device
 from rlgen.core.images import save_grid
 from rlgen.core.trainer import Trainer
-from rlgen.errors import ConfigError, RlgenError
+from rlgen.errors import ConfigError, Interrupted, RlgenError
 from rlgen.gen.base import GenConfig, GenerativeModel
 from rlgen.gen.models import model_kinds
-from rlgen.runs import new_run_dir, save_config
+from rlgen.runs import hold_run, new_run_dir, save_config
 from rlgen.seeding import deterministic_kernels
 
 #: Trained domain classifiers (for FID and classifier scores) are cached here, per dataset.
@@ -79,29 +81,39 @@ def train_gen(cfg: GenConfig, *, run_dir: Path | None = None, resume: bool = Fal
     if cfg.trainer.deterministic:
         deterministic_kernels()
     device = distributed.setup(resolve_device(cfg.device))
+    trainer = None
     try:
-        model, train, test = build(cfg)  # before the run directory: bad data leaves nothing behind
-        model = model.to(device)
-        if distributed.is_main():
-            if run_dir is None:
-                run_dir = new_run_dir(cfg.run_root, cfg.name or cfg.model.kind)
-            if not resume:
-                save_config(Path(run_dir), cfg)
-        run_dir = Path(distributed.broadcast_object(None if run_dir is None else str(run_dir)))
-        if model.uses_labelled_set:  # semi-supervised models draw labelled minibatches from these
-            x_lab, y_lab = _labelled(train)
-            model.set_labelled(x_lab.to(device), y_lab.to(device))
-        trainer = Trainer(model=model, train_data=train, test_data=test, config=cfg.trainer, run_dir=run_dir,
-                          model_config=to_dict(cfg.model), kind=cfg.model.kind, resume=resume)
-        summary = trainer.fit()
-        model = trainer.model
-        if hasattr(model, "sample") and distributed.is_main():
-            try:
-                model.eval()
-                save_grid(model.sample(64).cpu(), run_dir / "samples.png", nrow=8, scale=_scale(cfg))
-            except NotImplementedError:
-                pass
+        with contextlib.ExitStack() as writing:
+            model, train, test = build(cfg)  # before the run directory: bad data leaves nothing behind
+            model = model.to(device)
+            if distributed.is_main():
+                if run_dir is None:
+                    run_dir = new_run_dir(cfg.run_root, cfg.name or cfg.model.kind)
+                writing.enter_context(hold_run(run_dir))  # rank 0 alone writes the run directory
+                if not resume:
+                    save_config(Path(run_dir), cfg)
+            run_dir = Path(distributed.broadcast_object(None if run_dir is None else str(run_dir)))
+            if model.uses_labelled_set:  # semi-supervised models draw labelled minibatches from these
+                x_lab, y_lab = _labelled(train)
+                model.set_labelled(x_lab.to(device), y_lab.to(device))
+            trainer = Trainer(model=model, train_data=train, test_data=test, config=cfg.trainer, run_dir=run_dir,
+                              model_config=to_dict(cfg.model), kind=cfg.model.kind, resume=resume)
+            summary = trainer.fit()
+            model = trainer.model
+            if hasattr(model, "sample") and distributed.is_main():
+                try:
+                    model.eval()
+                    save_grid(model.sample(64).cpu(), run_dir / "samples.png", nrow=8, scale=_scale(cfg))
+                except NotImplementedError:
+                    pass
         distributed.barrier()
+    except Interrupted as e:
+        raise Interrupted(f"{e}; continue with: rlgen gen train --resume {run_dir}", e.signum) from None
+    except KeyboardInterrupt:  # a second Ctrl-C: out at once, back at the last checkpoint
+        step = trainer.last_checkpoint_step if trainer is not None else None
+        where = (f"continue from its last checkpoint (step {step}) with: rlgen gen train --resume {run_dir}"
+                 if step is not None else "no checkpoint was written yet, so start it again")
+        raise Interrupted(f"interrupted at once; {where}", signal.SIGINT) from None
     finally:
         distributed.teardown()
     return {"run_dir": str(run_dir), "model": cfg.model.kind, **summary}
