@@ -3,13 +3,16 @@
 Each subcommand's options are generated from the config dataclass it runs,
 so every recipe key can be overridden (``--ppo.learning_rate 1e-3``). Errors
 a user can fix print one line and exit with status 2; ``--debug`` shows the
-traceback instead.
+traceback instead. SIGINT and SIGTERM are not errors: a training run checkpoints,
+prints the command that continues it, and exits with 130 or 143 as a shell would.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -201,9 +204,6 @@ def _why_evaluations_differ(cfg: Any, args: argparse.Namespace, trained: dict) -
         reasons.append(f"it ran {final['episodes']} episodes, this {args.episodes}")
     if args.stochastic:
         reasons.append("these actions are sampled, its were the mean")
-    if cfg.eval_every and args.seed is None:
-        reasons.append("its evaluation env had run the periodic evaluations first, so its episodes had moved on "
-                       "from the seed, while this one starts a fresh env at the seed")
     if not reasons:  # the same episodes and actions: only a change of policy or environment explains it
         reasons.append("the run's policy or environment changed since")
     return "This differs from the training's final evaluation: " + "; ".join(reasons) + "."
@@ -451,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from rlgen.errors import RlgenError
+    from rlgen.errors import Interrupted, RlgenError
 
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -460,11 +460,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return args.func(args, extra)
+    except Interrupted as e:  # not an error: say where the run stands and how to go on
+        if argv is None:  # the program itself, not a caller in Python that keeps its own handlers
+            _ignore_signals()
+        print(f"rlgen: {e}", file=sys.stderr)
+        return e.exit_code
     except RlgenError as e:
         if args.debug:
             raise
         print(f"rlgen: error: {e}", file=sys.stderr)
         return e.exit_code
+    except KeyboardInterrupt:  # Ctrl-C outside a training loop (loading, evaluating): nothing to keep
+        if args.debug:
+            raise
+        if argv is None:
+            _ignore_signals()
+        print("rlgen: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+
+
+def _ignore_signals() -> None:
+    """Once a command has been stopped, a signal repeated while Python shuts down (which takes a
+    while after torch) would end it with a KeyboardInterrupt instead of the status decided."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

@@ -34,3 +34,17 @@ class CheckpointError(RlgenError):
 
 class NonFiniteError(RlgenError):
     """A loss or reward became NaN or infinite during training."""
+
+
+class RunLocked(RlgenError):
+    """Another process is writing the run directory."""
+
+
+class Interrupted(RlgenError):
+    """A run stopped by SIGINT or SIGTERM: not an error. The CLI prints the message as it is (the
+    exact command to continue) and exits with the shell's status for the signal, 128 + its number."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum

@@ -83,53 +83,6 @@ def sigkill_when(proc: subprocess.Popen, ready, timeout: float = 120) -> None:
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
 
 
-def test_sigkill_then_resume_finishes_the_same_budget(tmp_path):
-    total, every = 6144, 1024
-    cmd = [sys.executable, "-m", "rlgen.cli", "train", str(ROOT / "agents" / "pendulum-ppo.toml"), "--run_root",
-           str(tmp_path), "--name", "k", "--total_timesteps", str(total), "--n_envs", "2", "--ppo.n_steps", "256",
-           "--ppo.batch_size", "128", "--ppo.n_epochs", "1", "--checkpoint_every", str(every), "--eval_every", str(every),
-           "--eval_episodes", "1", "--no-progress"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
-    run = tmp_path / "k"
-    # Kill as soon as a second checkpoint exists, mid-run.
-    sigkill_when(proc, lambda: len(list((run / "checkpoints").glob("step_*"))) >= 2)
-    assert not (run / "summary.json").exists()
-    killed_at = int((run / "checkpoints" / "latest").read_text().split("_")[1])
-    assert 0 < killed_at < total
-
-    assert main(["train", "--resume", str(run), "--no-progress"]) == 0
-    summary = json.loads((run / "summary.json").read_text())
-    assert summary["steps"] == total
-    # No progress lost or repeated: the TensorBoard step counter runs on from the checkpoint.
-    steps = read_scalars(run)["train/loss"][:, 0]
-    assert steps[-1] == total and np.all(np.diff(steps) > 0)
-    # Evaluation steps in eval.jsonl are never logged twice after de-duplication, and reach the end.
-    from rlgen.rl.callbacks import read_eval_log
-
-    assert read_eval_log(run / "eval.jsonl")[-1]["step"] == total
-
-
-def test_sigterm_checkpoints_where_it_stopped_and_says_how_to_continue(tmp_path):
-    total, every = 100_000, 1024
-    cmd = [sys.executable, "-m", "rlgen.cli", "train", str(ROOT / "agents" / "pendulum-ppo.toml"), "--run_root",
-           str(tmp_path), "--name", "t", "--total_timesteps", str(total), "--n_envs", "2", "--ppo.n_steps", "256",
-           "--ppo.batch_size", "128", "--ppo.n_epochs", "1", "--checkpoint_every", str(every), "--eval_episodes", "0",
-           "--no-progress"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
-    run = tmp_path / "t"
-    deadline = time.time() + 120
-    while time.time() < deadline and not (run / "checkpoints" / "latest").exists() and proc.poll() is None:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    err = err.decode().strip()
-    assert proc.returncode == 2 and "Traceback" not in err, err[-2000:]
-    assert err.splitlines()[-1].startswith("rlgen: error: stopped at step ") and f"--resume {run}" in err
-    stopped_at = int(err.splitlines()[-1].split("stopped at step ")[1].split(" ")[0].replace(",", ""))
-    assert 0 < stopped_at < total and (run / "checkpoints" / f"step_{stopped_at:010d}" / "agent.zip").is_file()
-    assert (run / "checkpoints" / "latest").read_text().strip() == f"step_{stopped_at:010d}"
-
-
 def test_image_run_sigkill_then_resume_finishes_the_same_budget(tmp_path):
     total = 60
     cmd = [sys.executable, "-m", "rlgen.cli", "gen", "train", "dcgan", "--run_root", str(tmp_path), "--name", "k",

@@ -39,7 +39,7 @@ from rlgen.checkpoint import atomic_write_json, load_checkpoint, save_checkpoint
 from rlgen.core import distributed
 from rlgen.core.images import make_grid, save_grid
 from rlgen.core.signals import StopFlag
-from rlgen.errors import CheckpointError, NonFiniteError, RlgenError
+from rlgen.errors import CheckpointError, Interrupted, NonFiniteError, RlgenError
 from rlgen.seeding import rng_state, seed_everything, set_rng_state
 
 #: Images in each sample grid (8 rows of 8).
@@ -186,8 +186,9 @@ class Trainer:
 
         :raises NonFiniteError: a returned scalar was NaN or infinite (no checkpoint is written).
         :raises CheckpointError: on resume, a missing, corrupt or mismatched checkpoint.
-        :raises KeyboardInterrupt: after checkpointing, on SIGINT.
-        :raises SystemExit: with status 143 after checkpointing, on SIGTERM.
+        :raises Interrupted: after checkpointing, on SIGINT or SIGTERM.
+        :raises KeyboardInterrupt: on a second SIGINT, at once (:attr:`last_checkpoint_step` says where
+            a resume would start).
         """
         cfg = self.config
         seed_everything(distributed.seed_for_rank(cfg.seed))
@@ -229,10 +230,9 @@ class Trainer:
                         break
                 self._save()
             if self._stop.received is not None:
-                bar.write(f"stopped at step {self.step}; checkpoint {self.checkpoint_path}; resume to continue")
-                if self._stop.received == signal.SIGTERM:
-                    raise SystemExit(128 + signal.SIGTERM)
-                raise KeyboardInterrupt
+                name = signal.Signals(self._stop.received).name
+                raise Interrupted(f"stopped by {name} at step {self.step} and checkpointed there "
+                                  f"({self.checkpoint_path})", self._stop.received)
             test_metrics = self._evaluate() or test_metrics
         finally:
             bar.close()
@@ -389,6 +389,11 @@ class Trainer:
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self._elapsed, self._saved_step = state["elapsed_s"], self.step
         _set_all_rng_state(state.get("rng_ranks", [state["rng"]])[self.rank])
+
+    @property
+    def last_checkpoint_step(self) -> int | None:
+        """The step of the checkpoint a resume would start from, ``None`` before the first."""
+        return self._saved_step if self._saved_step >= 0 else None
 
     def _elapsed_now(self) -> float:
         return self._elapsed + time.perf_counter() - self._session_start

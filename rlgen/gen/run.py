@@ -7,6 +7,8 @@ training), ``checkpoints/last.pt`` (written atomically, resumable) and ``summary
 
 from __future__ import annotations
 
+import contextlib
+import signal
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,10 +21,10 @@ from rlgen.core import distributed
 from rlgen.core.distributed import resolve_device
 from rlgen.core.images import save_grid
 from rlgen.core.trainer import Trainer
-from rlgen.errors import ConfigError, NonFiniteError, RlgenError
+from rlgen.errors import ConfigError, Interrupted, NonFiniteError, RlgenError
 from rlgen.gen.base import GenConfig, GenerativeModel
 from rlgen.gen.models import model_kinds
-from rlgen.runs import discard_unstarted, new_run_dir, save_config, where_it_writes
+from rlgen.runs import discard_unstarted, hold_run, new_run_dir, save_config, where_it_writes
 from rlgen.seeding import deterministic_kernels
 
 #: Trained domain classifiers (for FID and classifier scores) are cached here, one per dataset, image shape and data hash.
@@ -85,28 +87,41 @@ def train_gen(cfg: GenConfig, *, run_dir: Path | None = None, resume: bool = Fal
     if cfg.trainer.deterministic:
         deterministic_kernels()
     device = distributed.setup(resolve_device(cfg.device))
+    trainers: list[Trainer] = []  # the one _fit builds, for the step of its last checkpoint
     try:
-        model, train, test = build(cfg)  # before the run directory: bad data leaves nothing behind
-        model = model.to(device)
-        fresh = run_dir is None
-        if fresh and distributed.is_main():
-            name = cfg.name or cfg.model.kind
-            run_dir = new_run_dir(cfg.run_root, name)
-            log(f"{where_it_writes(run_dir, name)} (curves: tensorboard --logdir {run_dir})")
-        run_dir = Path(distributed.broadcast_object(None if run_dir is None else str(run_dir)))
-        try:
-            summary = _fit(cfg, model, train, test, run_dir=run_dir, resume=resume)
-        except BaseException as e:
-            if fresh and distributed.is_main() and not isinstance(e, NonFiniteError):
-                discard_unstarted(run_dir)
-            raise
+        with contextlib.ExitStack() as writing:
+            model, train, test = build(cfg)  # before the run directory: bad data leaves nothing behind
+            model = model.to(device)
+            fresh = run_dir is None
+            if distributed.is_main():
+                if fresh:
+                    name = cfg.name or cfg.model.kind
+                    run_dir = new_run_dir(cfg.run_root, name)
+                    log(f"{where_it_writes(run_dir, name)} (curves: tensorboard --logdir {run_dir})")
+                writing.enter_context(hold_run(run_dir))  # rank 0 alone writes the run directory
+            run_dir = Path(distributed.broadcast_object(None if run_dir is None else str(run_dir)))
+            try:
+                summary = _fit(cfg, model, train, test, run_dir=run_dir, resume=resume, trainers=trainers)
+            except BaseException as e:
+                if fresh and distributed.is_main() and not isinstance(e, (NonFiniteError, Interrupted, KeyboardInterrupt)):
+                    discard_unstarted(run_dir)
+                raise
+    except Interrupted as e:
+        raise Interrupted(f"{e}; continue with: rlgen gen train --resume {run_dir}", e.signum) from None
+    except KeyboardInterrupt:  # a second Ctrl-C: out at once, back at the last checkpoint
+        step = trainers[0].last_checkpoint_step if trainers else None
+        where = (f"continue from its last checkpoint (step {step}) with: rlgen gen train --resume {run_dir}"
+                 if step is not None else "no checkpoint was written yet, so start it again")
+        raise Interrupted(f"interrupted at once; {where}", signal.SIGINT) from None
     finally:
         distributed.teardown()
     return {"run_dir": str(run_dir), "model": cfg.model.kind, **summary}
 
 
-def _fit(cfg: GenConfig, model: GenerativeModel, train: Any, test: Any, *, run_dir: Path, resume: bool) -> dict[str, Any]:
-    """:func:`train_gen`'s training, in a run directory already chosen."""
+def _fit(cfg: GenConfig, model: GenerativeModel, train: Any, test: Any, *, run_dir: Path, resume: bool,
+         trainers: list[Trainer]) -> dict[str, Any]:
+    """:func:`train_gen`'s training, in a run directory already chosen; the trainer it builds is
+    appended to ``trainers``."""
     if distributed.is_main() and not resume:
         save_config(run_dir, cfg)
     if model.uses_labelled_set:  # semi-supervised models draw labelled minibatches from these
@@ -114,6 +129,7 @@ def _fit(cfg: GenConfig, model: GenerativeModel, train: Any, test: Any, *, run_d
         model.set_labelled(x_lab.to(model.device), y_lab.to(model.device))
     trainer = Trainer(model=model, train_data=train, test_data=test, config=cfg.trainer, run_dir=run_dir,
                       model_config=to_dict(cfg.model), kind=cfg.model.kind, resume=resume)
+    trainers.append(trainer)
     summary = trainer.fit()
     model = trainer.model
     if hasattr(model, "sample") and distributed.is_main():

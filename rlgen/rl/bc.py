@@ -23,7 +23,7 @@ from rlgen.demos.format import Demonstrations
 from rlgen.errors import ConfigError, NonFiniteError
 from rlgen.rl.agents import build_agent, make_env, save_agent
 from rlgen.rl.config import TrainConfig
-from rlgen.rl.evaluate import evaluate, imitation_score, make_eval_env
+from rlgen.rl.evaluate import eval_seed, evaluate, imitation_score, make_eval_env
 from rlgen.runs import save_summary
 
 
@@ -110,7 +110,7 @@ def train_bc(cfg: TrainConfig, run_dir: Path, *, progress: bool = True) -> dict[
     }
     if cfg.eval_episodes:
         eval_env = make_eval_env(cfg, obs_stats_from=venv)
-        summary["eval"] = evaluate(model, eval_env, episodes=cfg.eval_episodes)
+        summary["eval"] = evaluate(model, eval_env, episodes=cfg.eval_episodes, seed=eval_seed(cfg))
         eval_env.close()
     imitation_score(summary, cfg)
     save_summary(run_dir, summary)

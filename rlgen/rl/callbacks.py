@@ -1,12 +1,14 @@
 """Callbacks that give a training run its progress bar, logs, evaluations and checkpoints.
 
-Checkpoints and evaluations happen at the *start* of a rollout: by then the
-previous rollout's update has finished, so a checkpoint holds a consistent
-agent and nothing trained on is lost by resuming from it.
+Evaluations, log writes and checkpoints happen at the *start* of a rollout
+(:class:`Boundaries`): by then the previous rollout's update has finished, so a
+checkpoint holds a consistent agent, each figure is logged at the step it belongs
+to, and a resumed run does the same updates at the same steps.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import numbers
 import sys
@@ -22,6 +24,7 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from tqdm.auto import tqdm
 
 from rlgen.core.signals import StopFlag
+from rlgen.rl.resume import END_OF_LEARN, ROLLOUT_START, capture, restore
 from rlgen.rl.rewards import reward_wrappers
 
 
@@ -71,20 +74,24 @@ class ProgressBar(BaseCallback):
         self._shown = self.model.num_timesteps
         return True
 
-    def _on_rollout_end(self) -> None:
+    def _on_rollout_start(self) -> None:
+        self._show_figures()
+
+    def _show_figures(self) -> None:
         if self.bar is None:
             return
         figures = {}
         if self.model.ep_info_buffer:
             figures["ret"] = f"{np.mean([ep['r'] for ep in self.model.ep_info_buffer]):.1f}"
-        # Losses of the last update (stable-baselines3 keeps them until its next dump) and the
-        # learned rewards' figures of this rollout.
+        # Losses of the last update and the learned rewards' figures of the last rollout, read
+        # before Boundaries writes (and so clears) them: place this callback before it.
         logged = self.model.logger.name_to_value
         figures.update({short: f"{logged[key]:.3g}" for key, short in self._figures.items() if key in logged})
         if figures:
             self.bar.set_postfix(figures, refresh=False)
 
     def _on_training_end(self) -> None:
+        self._show_figures()
         if self.bar is not None:
             self.bar.close()
 
@@ -150,6 +157,15 @@ class EpisodeInfo(BaseCallback):
             self.logger.record(f"episode/{key}", float(np.mean(values)))
         self._ended.clear()
 
+    def state_dict(self) -> dict[str, Any]:
+        """The extremes of the episodes in progress, for an exact resume."""
+        return {"low": copy.deepcopy(self._low), "high": copy.deepcopy(self._high),
+                "ended": {k: list(v) for k, v in self._ended.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._low, self._high = copy.deepcopy(state["low"]), copy.deepcopy(state["high"])
+        self._ended = defaultdict(list, {k: list(v) for k, v in state["ended"].items()})
+
 
 class Periodic(BaseCallback):
     """Calls ``fn(model)`` at the start of the first rollout past each multiple of ``every``
@@ -166,33 +182,127 @@ class Periodic(BaseCallback):
         return True
 
     def _on_rollout_start(self) -> None:
-        if self.next_at is not None and self.model.num_timesteps >= self.next_at:
-            self.fn(self.model)
-            while self.next_at <= self.model.num_timesteps:
-                self.next_at += self.every
+        self.maybe(self.model)
+
+    def maybe(self, model: Any) -> bool:
+        """Call ``fn(model)`` if a multiple has been passed since the last call; say whether it did."""
+        if self.next_at is None or model.num_timesteps < self.next_at:
+            return False
+        self.fn(model)
+        while self.next_at <= model.num_timesteps:
+            self.next_at += self.every
+        return True
 
 
-class StopOnSignal(BaseCallback):
-    """Turns SIGINT/SIGTERM into a clean stop at the next step, so the run can checkpoint and exit
-    (see :class:`rlgen.core.signals.StopFlag`, which the image models' Trainer uses too)."""
+class Boundaries(BaseCallback):
+    """What a run does between two rollouts, at ``on_rollout_start``, in this order:
 
-    def __init__(self) -> None:
+    1. on the first boundary of a resumed run, restore the checkpoint's exact state
+       (:mod:`rlgen.rl.resume`) and do nothing else: that boundary's evaluation, logs and
+       checkpoint were written before the interruption;
+    2. evaluate when due, so ``eval/`` lands at this step;
+    3. write the logs gathered since the last write (the previous update's ``train/``, the last
+       rollout's ``rollout/``, ``reward/``, ``episode/``) at this step: every rollout on-policy,
+       every :attr:`LOG_EPISODES` finished episodes off-policy (stable-baselines3's own cadences);
+    4. checkpoint when due, or when SIGINT/SIGTERM arrived since the last boundary; after a
+       signal, stop at the next step (that step is thrown away: the resumed run takes it again).
+
+    A checkpoint written after ``learn()`` returned (:data:`~rlgen.rl.resume.END_OF_LEARN`) is
+    restored at ``on_training_start`` instead: its next rollout has not drawn gSDE noise yet.
+    Place this callback after the others, so that they have started before it restores their state.
+
+    :param checkpoint: ``checkpoint(model, phase)`` writes a checkpoint.
+    :param evaluate: ``evaluate(model)`` evaluates and logs, or ``None``.
+    :param stop: the flag SIGINT/SIGTERM set.
+    :param resume: the checkpoint's exact state (:meth:`resume_state`), or ``None``.
+    :param resumed: the run starts from a checkpoint (with or without its exact state).
+    :param stateful: callbacks whose state checkpoints keep, by name.
+    """
+
+    #: Off-policy runs write their logs every this many finished episodes (stable-baselines3's default).
+    LOG_EPISODES = 4
+
+    def __init__(self, *, checkpoint: Callable[[Any, str], None], checkpoint_every: int, start: int,
+                 evaluate: Callable[[Any], Any] | None = None, eval_every: int = 0, stop: StopFlag,
+                 resume: dict[str, Any] | None = None, resumed: bool = False,
+                 stateful: dict[str, Any] | None = None, log: Callable[[str], None] = print) -> None:
         super().__init__()
-        self.flag = StopFlag()
-
-    @property
-    def received(self) -> int | None:
-        """The signal that stopped the run, ``None`` if none did."""
-        return self.flag.received
+        self.checkpoint_fn = checkpoint
+        self.checkpoints = Periodic(checkpoint_every, lambda m: checkpoint(m, ROLLOUT_START), start=start)
+        self.evaluations = Periodic(eval_every, evaluate, start=start) if evaluate is not None and eval_every else None
+        self.stop = stop
+        self.resume = resume
+        self.skip_first = resumed
+        self.stateful = stateful or {}
+        self.log = log
+        self.stopping = False  # checkpointed after a signal: the next step ends learn()
+        self.checkpointed_at: int | None = None
+        self._episodes = 0
+        self._told = False
 
     def _on_training_start(self) -> None:
-        self.flag.install()
+        self._episodes = getattr(self.model, "_episode_num", 0)
+        if self.resume is not None and self.resume["phase"] == END_OF_LEARN:
+            self._restore()
+
+    def _restore(self) -> None:
+        restore(self.model, self.resume)
+        saved = self.resume.get("callbacks", {})
+        for name, callback in self.stateful.items():
+            if name in saved:
+                callback.load_state_dict(saved[name])
+        self.resume = None
+
+    def _on_rollout_start(self) -> None:
+        model = self.model
+        if self.skip_first:
+            self.skip_first = False
+            if self.resume is not None:
+                self._restore()
+            return
+        if self.evaluations is not None:
+            self.evaluations.maybe(model)
+        if self._log_due():
+            self.write_logs()
+        if self.checkpoints.maybe(model):
+            self.checkpointed_at = model.num_timesteps
+        if self.stop.received is not None:
+            if self.checkpointed_at != model.num_timesteps:
+                self.checkpoint_fn(model, ROLLOUT_START)
+                self.checkpointed_at = model.num_timesteps
+            self.stopping = True
 
     def _on_step(self) -> bool:
-        return self.flag.received is None
+        if self.stop.received is not None and not self._told and not self.stopping:
+            self._told = True
+            self.log("stopping: this rollout and its update finish first, then a checkpoint; "
+                     "Ctrl-C again stops at once, back at the last checkpoint")
+        return not self.stopping
 
-    def _on_training_end(self) -> None:
-        self.flag.restore()
+    def _log_due(self) -> bool:
+        model = self.model
+        if model.num_timesteps == getattr(model, "_num_timesteps_at_start", 0):
+            return False
+        if isinstance(model, OnPolicyAlgorithm):
+            return True
+        due = model._episode_num // self.LOG_EPISODES > self._episodes // self.LOG_EPISODES
+        self._episodes = model._episode_num
+        return due
+
+    def write_logs(self) -> None:
+        """Record stable-baselines3's rollout and time figures and write everything logged since
+        the last write at the current step."""
+        model = self.model
+        if isinstance(model, OnPolicyAlgorithm):
+            model.dump_logs(model.num_timesteps // steps_per_collection(model))
+        else:
+            model.dump_logs()
+
+    def resume_state(self, model: Any, phase: str) -> dict[str, Any]:
+        """The exact state a checkpoint taken now keeps (:func:`rlgen.rl.resume.capture`)."""
+        state = capture(model, phase)
+        state["callbacks"] = {name: cb.state_dict() for name, cb in self.stateful.items()}
+        return state
 
 
 class EvalLog:

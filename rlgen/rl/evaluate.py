@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from rlgen.rl.agents import load_vecnormalize, make_env
 from rlgen.rl.config import TrainConfig
+from rlgen.seeding import rng_state, set_rng_state
 
 #: Evaluation environments are seeded apart from training ones.
 EVAL_SEED_OFFSET = 10_000
@@ -27,9 +28,14 @@ def find_vecnormalize(venv: VecEnv) -> VecNormalize | None:
     return None
 
 
+def eval_seed(cfg: TrainConfig) -> int:
+    """The seed every evaluation of a run starts its env from."""
+    return cfg.seed + EVAL_SEED_OFFSET
+
+
 def make_eval_env(cfg: TrainConfig, *, obs_stats_from: VecEnv | Path | None = None) -> VecEnv:
     """One environment without learned rewards, normalising observations as the agent saw them in training."""
-    venv = make_env(cfg, n_envs=1, seed=cfg.seed + EVAL_SEED_OFFSET, rewards=False)
+    venv = make_env(cfg, n_envs=1, seed=eval_seed(cfg), rewards=False)
     if not cfg.normalize_obs:
         return venv
     if isinstance(obs_stats_from, Path):
@@ -44,10 +50,15 @@ def make_eval_env(cfg: TrainConfig, *, obs_stats_from: VecEnv | Path | None = No
     return eval_env
 
 
-def evaluate(model: BaseAlgorithm, eval_env: VecEnv, *, episodes: int, deterministic: bool = True,
+def evaluate(model: BaseAlgorithm, eval_env: VecEnv, *, episodes: int, seed: int, deterministic: bool = True,
              progress: bool = False) -> dict:
     """Mean and standard deviation of the undiscounted environment return over ``episodes``.
 
+    The episodes depend on ``seed`` and the policy alone: ``eval_env`` is reset from ``seed``
+    every time, and the global RNGs the policy may draw from are put back afterwards, so the same
+    weights always get the same score and evaluating never changes what training draws next.
+
+    :param seed: seed of the evaluation env's first reset (see :func:`eval_seed`).
     :param progress: show a progress bar over the episodes (for ``rlgen eval``).
     """
     bar = tqdm(total=episodes, unit="episode", desc="evaluating", disable=not progress, dynamic_ncols=True)
@@ -57,12 +68,15 @@ def evaluate(model: BaseAlgorithm, eval_env: VecEnv, *, episodes: int, determini
         if done > bar.n:
             bar.update(done - bar.n)
 
+    saved = rng_state()
+    eval_env.seed(seed)  # the reset evaluate_policy starts with draws from this seed
     try:
         returns, lengths = evaluate_policy(model, eval_env, n_eval_episodes=episodes, deterministic=deterministic,
                                            return_episode_rewards=True, warn=False, callback=count if progress else None)
         bar.update(len(returns) - bar.n)  # the callback runs before each step's finished episodes are counted
     finally:
         bar.close()
+        set_rng_state(saved)
     returns = np.asarray(returns, dtype=float)
     return {
         "mean_return": float(returns.mean()) if len(returns) else float("nan"),

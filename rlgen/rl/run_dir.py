@@ -8,8 +8,9 @@ A run directory gets ``config.toml``, TensorBoard events under ``tb/``
 A checkpoint is a directory ``checkpoints/step_<N>/`` written under a
 temporary name and renamed when complete; ``checkpoints/latest`` names the
 newest. It holds the agent, the normalisation statistics, the learned
-rewards' state and, for SAC, the replay buffer, so ``--resume`` continues the
-same run.
+rewards' state, for SAC and TQC the replay buffer, and (``resume.pt``) the
+environments' and RNGs' state, so ``--resume`` continues the same run exactly
+(:mod:`rlgen.rl.resume`).
 
 With periodic evaluation (``eval_every``), the policy with the best mean
 evaluation return so far is also kept in ``best/`` (agent, normalisation
@@ -39,13 +40,15 @@ from rlgen.demos.record import Policy, sb3_policy
 from rlgen.errors import CheckpointError, ConfigError
 from rlgen.rl.agents import backend_of, load_agent, load_vecnormalize, save_agent
 from rlgen.rl.config import TrainConfig
-from rlgen.rl.evaluate import evaluate, find_vecnormalize, make_eval_env
+from rlgen.rl.evaluate import eval_seed, evaluate, find_vecnormalize, make_eval_env
 from rlgen.rl.rewards import reward_wrappers
 from rlgen.runs import damaged, load_run_config
 
 CHECKPOINTS = "checkpoints"
 KEEP_CHECKPOINTS = 2
 BEST = "best"
+#: The file of a checkpoint that holds what an exact resume needs beyond the agent.
+RESUME = "resume.pt"
 
 
 # ------------------------------------------------------------------ writing
@@ -63,13 +66,20 @@ def save_final(run_dir: Path, model: BaseAlgorithm) -> None:
     _save_policy(model, run_dir, "model.zip")
 
 
-def save_rl_checkpoint(run_dir: Path, model: BaseAlgorithm, *, elapsed: float) -> Path:
-    """Write a complete checkpoint directory atomically and point ``latest`` at it."""
+def save_rl_checkpoint(run_dir: Path, model: BaseAlgorithm, *, elapsed: float,
+                       resume_state: dict | None = None) -> Path:
+    """Write a complete checkpoint directory atomically and point ``latest`` at it.
+
+    :param resume_state: what an exact resume needs beyond the agent (:mod:`rlgen.rl.resume`),
+        kept in ``resume.pt``.
+    """
     root = run_dir / CHECKPOINTS
     name = f"step_{model.num_timesteps:010d}"
 
     def fill(tmp: Path) -> None:
         _save_policy(model, tmp)
+        if resume_state is not None:
+            save_checkpoint(tmp / RESUME, kind="rl-resume", state=resume_state)
         venv = model.get_env()
         wrappers = reward_wrappers(venv)
         if wrappers:
@@ -120,11 +130,13 @@ def steps_done(run_dir: Path) -> int:
     return int(checkpoint_state(ckpt)["num_timesteps"]) if ckpt is not None else 0
 
 
-def load_rl_checkpoint(ckpt: Path, cfg: TrainConfig, venv: VecEnv) -> tuple[BaseAlgorithm, float]:
+def load_rl_checkpoint(ckpt: Path, cfg: TrainConfig, venv: VecEnv) -> tuple[BaseAlgorithm, float, dict | None]:
     """Restore a checkpoint written by :func:`save_rl_checkpoint` onto ``venv`` (already normalised
     with the checkpoint's statistics): the agent, the learned rewards' state and SAC's replay buffer.
 
-    :returns: ``(agent, training seconds spent before the checkpoint)``.
+    :returns: ``(agent, training seconds spent before the checkpoint, its exact-resume state or
+        None for a checkpoint written before rlgen kept one)``; the caller restores the latter at
+        the boundary it was taken at (:class:`rlgen.rl.callbacks.Boundaries`).
     """
     model = load_agent(cfg, ckpt / "agent.zip", venv)
     state = checkpoint_state(ckpt)
@@ -134,7 +146,29 @@ def load_rl_checkpoint(ckpt: Path, cfg: TrainConfig, venv: VecEnv) -> tuple[Base
             wrapper.load_state_dict(s)
     if isinstance(model, OffPolicyAlgorithm) and (ckpt / "replay_buffer.pkl").is_file():
         model.load_replay_buffer(ckpt / "replay_buffer.pkl")
-    return model, float(state.get("elapsed", 0.0))
+    exact = load_checkpoint(ckpt / RESUME, kind="rl-resume") if (ckpt / RESUME).is_file() else None
+    return model, float(state.get("elapsed", 0.0)), exact
+
+
+def checkpoint_step(ckpt: Path) -> int:
+    """The environment step a checkpoint directory was written at."""
+    return int(ckpt.name.split("_")[-1])
+
+
+def forget_after(run_dir: Path, step: int) -> None:
+    """Drop ``eval.jsonl`` records past ``step``: a run resumed from a checkpoint at ``step``
+    evaluates those steps again (to the same results), and each step is to be recorded once."""
+    path = run_dir / "eval.jsonl"
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line + "\n")
+        except (json.JSONDecodeError, KeyError, TypeError):  # a line cut by a crash
+            continue
+    atomic_write_text(path, "".join(kept))
 
 
 def best_return(run_dir: Path) -> float:
@@ -174,8 +208,8 @@ def evaluate_run(run_dir: str | Path, *, episodes: int, seed: int | None = None,
         cfg.seed = seed
     eval_env = make_eval_env(cfg, obs_stats_from=stats if stats.is_file() else None)
     try:
-        result = evaluate(load_agent(cfg, model_path), eval_env, episodes=episodes, deterministic=deterministic,
-                          progress=progress)
+        result = evaluate(load_agent(cfg, model_path), eval_env, episodes=episodes, seed=eval_seed(cfg),
+                          deterministic=deterministic, progress=progress)
     finally:
         eval_env.close()
     return cfg, model_path, result

@@ -7,23 +7,29 @@ The run directory's layout, checkpoints and best policy are
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.logger import configure
+from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
 from stable_baselines3.common.vec_env import VecEnv
+from torch.utils.tensorboard import SummaryWriter
 
-from rlgen.errors import ConfigError, NonFiniteError, RlgenError
+from rlgen.core.signals import StopFlag
+from rlgen.errors import CheckpointError, ConfigError, Interrupted, NonFiniteError, RlgenError
 from rlgen.rl.agents import backend, build_agent, make_env, normalize
-from rlgen.rl.callbacks import EpisodeInfo, EvalLog, Periodic, ProgressBar, RewardHooks, StopOnSignal
+from rlgen.rl.callbacks import Boundaries, EpisodeInfo, EvalLog, ProgressBar, RewardHooks
 from rlgen.rl.config import TrainConfig
-from rlgen.rl.evaluate import evaluate, find_vecnormalize, imitation_score, make_eval_env
+from rlgen.rl.evaluate import eval_seed, evaluate, find_vecnormalize, imitation_score, make_eval_env
+from rlgen.rl.resume import END_OF_LEARN, exact_envs
 from rlgen.rl.rewards import reward_wrappers
 from rlgen.rl.run_dir import (
     best_return,
+    checkpoint_step,
+    forget_after,
     init_policy_from,
     latest_checkpoint,
     load_rl_checkpoint,
@@ -31,7 +37,7 @@ from rlgen.rl.run_dir import (
     save_final,
     save_rl_checkpoint,
 )
-from rlgen.runs import discard_unstarted, new_run_dir, save_config, save_summary, where_it_writes
+from rlgen.runs import discard_unstarted, hold_run, load_summary, new_run_dir, save_config, save_summary, where_it_writes
 from rlgen.seeding import seed_everything
 
 
@@ -46,8 +52,12 @@ def train(
 ) -> dict[str, Any]:
     """Train ``cfg.algo`` on ``cfg.env_id``; return the summary (also written to ``summary.json``).
 
+    The run directory has one writer (:func:`rlgen.runs.hold_run`). SIGINT or SIGTERM stops the
+    run at the next boundary between rollouts, after a checkpoint, with :class:`Interrupted`.
+
     :param run_dir: the run directory; a new one under ``cfg.run_root`` when ``None``.
-    :param resume: continue the run in ``run_dir`` from its latest checkpoint.
+    :param resume: continue the run in ``run_dir`` from its latest checkpoint; a run that has
+        finished its ``total_timesteps`` is left as it is.
     :param extra_wrappers: callables ``venv -> VecEnvWrapper`` applied after the recipe's
         learned rewards, for rewards built in Python rather than listed in the recipe.
 
@@ -65,17 +75,56 @@ def train(
     if not resume:
         log(f"{where_it_writes(run_dir, name if fresh else run_dir.name)} (curves: tensorboard --logdir {run_dir})")
     try:
-        return _train(cfg, run_dir, resume=resume, progress=progress, extra_wrappers=extra_wrappers, log=log)
+        return _train_alone(cfg, run_dir, resume=resume, progress=progress, extra_wrappers=extra_wrappers, log=log)
     except BaseException as e:
         if fresh and not isinstance(e, NonFiniteError):  # a NaN keeps its run: the logs show how it got there
             discard_unstarted(run_dir)
         raise
 
 
-def _train(cfg: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
-           extra_wrappers: Sequence[Callable[[VecEnv], VecEnv]], log: Callable[[str], None]) -> dict[str, Any]:
-    """:func:`train` in a run directory already chosen."""
+def _train_alone(cfg: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
+                 extra_wrappers: Sequence[Callable[[VecEnv], VecEnv]], log: Callable[[str], None]) -> dict[str, Any]:
+    """:func:`train` in a run directory already chosen, as its one writer, stopping on a signal."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    with hold_run(run_dir), StopFlag().installed() as stop:
+        try:
+            return _train(cfg, run_dir, resume=resume, progress=progress, extra_wrappers=extra_wrappers, log=log,
+                          stop=stop)
+        except KeyboardInterrupt:  # a second Ctrl-C: out at once, back at the last checkpoint
+            raise _cut_short(run_dir) from None
+
+
+def _cut_short(run_dir: Path) -> Interrupted:
+    try:
+        last = latest_checkpoint(run_dir)
+    except CheckpointError:
+        last = None
+    where = (f"continue from its last checkpoint (step {checkpoint_step(last):,}) with: rlgen train --resume {run_dir}"
+             if last is not None else "no checkpoint was written yet, so start it again")
+    return Interrupted(f"interrupted at once; {where}", signal.SIGINT)
+
+
+def tb_logger(run_dir: Path, *, resumed_at: int | None = None) -> Logger:
+    """stable-baselines3's logger writing TensorBoard events to ``run_dir/tb``.
+
+    A run resumed from a checkpoint at ``resumed_at`` asks TensorBoard to drop what the
+    interrupted process logged after that step (``purge_step``), which the resumed run logs again.
+    """
+    fmt = TensorBoardOutputFormat.__new__(TensorBoardOutputFormat)  # its __init__ opens a writer without purge_step
+    fmt.writer = SummaryWriter(log_dir=str(run_dir / "tb"), purge_step=None if resumed_at is None else resumed_at + 1)
+    fmt._is_closed = False
+    return Logger(folder=str(run_dir / "tb"), output_formats=[fmt])
+
+
+def _train(cfg: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
+           extra_wrappers: Sequence[Callable[[VecEnv], VecEnv]], log: Callable[[str], None],
+           stop: StopFlag) -> dict[str, Any]:
+    if resume and cfg.algo != "bc":
+        done = load_summary(run_dir)
+        if done.get("steps", -1) >= cfg.total_timesteps and (run_dir / "model.zip").is_file():
+            log(f"{run_dir} has already finished: {done['steps']:,} steps of total_timesteps {cfg.total_timesteps:,}; "
+                "nothing to do (raise --total_timesteps to train it further)")
+            return done
     if not resume:
         save_config(run_dir, cfg)
     seed_everything(cfg.seed)
@@ -93,15 +142,25 @@ def _train(cfg: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
     for wrap in extra_wrappers:
         venv = wrap(venv)
     venv = normalize(venv, cfg, stats_path=ckpt / "vecnormalize.pkl" if ckpt else None)
-    elapsed_before = 0.0
+    exact = exact_envs(venv)
+    if not exact:
+        log("note: with vec_env = 'subproc' the environments live in other processes and checkpoints do not keep "
+            "their state, so a resumed run restarts their episodes and is not bitwise the uninterrupted one "
+            "(vec_env = 'dummy' resumes exactly)")
+    elapsed_before, resume_state = 0.0, None
     if ckpt is not None:
-        model, elapsed_before = load_rl_checkpoint(ckpt, cfg, venv)
-        log(f"resuming {run_dir} from step {model.num_timesteps:,}")
+        model, elapsed_before, resume_state = load_rl_checkpoint(ckpt, cfg, venv)
+        forget_after(run_dir, model.num_timesteps)
+        if resume_state is None and exact:
+            log(f"resuming {run_dir} from step {model.num_timesteps:,} (its checkpoint predates exact resume: the "
+                "environments restart their episodes and the RNGs their streams)")
+        else:
+            log(f"resuming {run_dir} from step {model.num_timesteps:,}")
     else:
         model = build_agent(cfg, venv)
         if cfg.init_from:
             init_policy_from(model, venv, cfg.init_from)
-    model.set_logger(configure(str(run_dir / "tb"), ["tensorboard"]))
+    model.set_logger(tb_logger(run_dir, resumed_at=model.num_timesteps if ckpt is not None else None))
     if ckpt is None and cfg.bc_init:
         from rlgen.rl.bc import bc_demonstrations, clone_policy
 
@@ -110,41 +169,56 @@ def _train(cfg: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
 
     start = time.time()
     eval_env = make_eval_env(cfg, obs_stats_from=venv) if cfg.eval_episodes else None
-
     best = best_return(run_dir) if ckpt is not None else float("-inf")
 
     def run_eval(m: BaseAlgorithm) -> dict:
         nonlocal best
         if eval_env is not None and cfg.normalize_obs:
             find_vecnormalize(eval_env).obs_rms = find_vecnormalize(m.get_env()).obs_rms.copy()
-        result = evaluate(m, eval_env, episodes=cfg.eval_episodes)
+        result = evaluate(m, eval_env, episodes=cfg.eval_episodes, seed=eval_seed(cfg))
         if cfg.eval_every and result["mean_return"] > best:
             best = result["mean_return"]
             save_best(run_dir, m, result)
         return result
 
-    def checkpoint(m: BaseAlgorithm) -> None:
-        save_rl_checkpoint(run_dir, m, elapsed=elapsed_before + time.time() - start)
+    def checkpoint(m: BaseAlgorithm, phase: str) -> None:
+        save_rl_checkpoint(run_dir, m, elapsed=elapsed_before + time.time() - start,
+                           resume_state=boundaries.resume_state(m, phase) if exact else None)
 
-    stop = StopOnSignal()
-    callbacks = [stop, RewardHooks(), EpisodeInfo(), ProgressBar(cfg.total_timesteps, enabled=progress, log=log),
-                 Periodic(cfg.checkpoint_every, checkpoint, start=model.num_timesteps)]
-    if eval_env is not None and cfg.eval_every:
-        callbacks.append(Periodic(cfg.eval_every, EvalLog(run_dir / "eval.jsonl", run_eval), start=model.num_timesteps))
+    episode_info = EpisodeInfo()
+    evaluations = EvalLog(run_dir / "eval.jsonl", run_eval) if eval_env is not None else None
+    boundaries = Boundaries(checkpoint=checkpoint, checkpoint_every=cfg.checkpoint_every, start=model.num_timesteps,
+                            evaluate=evaluations, eval_every=cfg.eval_every, stop=stop, resume=resume_state,
+                            resumed=ckpt is not None, stateful={"episode_info": episode_info}, log=log)
+    # Boundaries last: the progress bar reads the figures it writes out, and it restores the others' state.
+    callbacks = [RewardHooks(), episode_info, ProgressBar(cfg.total_timesteps, enabled=progress, log=log), boundaries]
 
-    remaining = cfg.total_timesteps - model.num_timesteps
-    if remaining > 0:
+    if stop.received is not None:
+        raise Interrupted(f"stopped before training started; nothing changed in {run_dir}", stop.received)
+    trained = cfg.total_timesteps > model.num_timesteps
+    if trained:
         try:
-            model.learn(remaining, callback=callbacks, reset_num_timesteps=ckpt is None, progress_bar=False)
+            # log_interval=None: Boundaries writes the logs, each at the step it belongs to.
+            model.learn(cfg.total_timesteps - model.num_timesteps, callback=callbacks, log_interval=None,
+                        reset_num_timesteps=ckpt is None, progress_bar=False)
         except NonFiniteError as e:
             # The model may already hold NaNs: keep the last good checkpoint rather than saving over it.
             last = latest_checkpoint(run_dir)
             kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
             raise NonFiniteError(f"{e} [at step {model.num_timesteps:,}; {kept}]") from None
-    checkpoint(model)
-    if stop.received is not None:
-        raise RlgenError(f"stopped at step {model.num_timesteps:,} and checkpointed; continue with: rlgen train --resume {run_dir}")
+    if boundaries.stopping:
+        name = signal.Signals(stop.received).name
+        raise Interrupted(f"stopped by {name} at step {boundaries.checkpointed_at:,} and checkpointed there; "
+                          f"continue with: rlgen train --resume {run_dir}", stop.received)
 
+    result = None
+    if eval_env is not None:
+        # A run killed after its final checkpoint has logged this evaluation already: score it again
+        # (the same weights get the same score) without logging it twice.
+        result = evaluations(model) if trained else run_eval(model)
+    if trained:
+        boundaries.write_logs()
+        checkpoint(model, END_OF_LEARN)
     save_final(run_dir, model)
     wall = elapsed_before + time.time() - start
     summary: dict[str, Any] = {
@@ -160,9 +234,7 @@ def _train(cfg: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
     }
     for wrapper in reward_wrappers(venv):
         summary.update(wrapper.describe())
-    if eval_env is not None:
-        result = EvalLog(run_dir / "eval.jsonl", run_eval)(model)
-        model.logger.dump(model.num_timesteps)
+    if result is not None:
         summary["eval"] = result
     imitation_score(summary, cfg)
     save_summary(run_dir, summary)
