@@ -319,6 +319,9 @@ class EvalLog:
             f.write(json.dumps(record) + "\n")
         model.logger.record("eval/mean_return", result["mean_return"])
         model.logger.record("eval/std_return", result["std_return"])
+        if "sampled" in result:
+            model.logger.record("eval/sampled_mean_return", result["sampled"]["mean_return"])
+            model.logger.record("eval/sampled_std_return", result["sampled"]["std_return"])
         return result
 
 

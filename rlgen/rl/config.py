@@ -300,6 +300,10 @@ class TrainConfig:
     """Evaluation episodes at the end (and at each eval_every)."""
     eval_every: int = 0
     """Evaluate every this many environment steps during training (0: only at the end)."""
+    eval_sampled: bool = False
+    """Evaluate with actions sampled from the policy as well as with its mean action (eval.jsonl's
+    ``sampled`` entry, TensorBoard's eval/sampled_*): a policy whose mean action is good may still
+    fail when it samples, as a GAIL policy does when its discriminator wins."""
     checkpoint_every: int = 50_000
     """Save a resumable checkpoint every this many environment steps."""
     device: str = "cpu"
@@ -349,4 +353,5 @@ class TrainConfig:
 #: The keys 'rlgen train --resume' may change: how long to train and when to evaluate and checkpoint,
 #: on what. The rest is fixed when a run starts: a resumed run loads the agent as it was saved (its
 #: algorithm, networks and hyperparameters), on the same environments and learned rewards.
-RESUMABLE = ("total_timesteps", "eval_every", "eval_episodes", "checkpoint_every", "torch_threads", "device", "vec_env")
+RESUMABLE = ("total_timesteps", "eval_every", "eval_episodes", "eval_sampled", "checkpoint_every", "torch_threads",
+             "device", "vec_env")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from tqdm.auto import tqdm
 
 from rlgen.rl.agents import load_vecnormalize, make_env
 from rlgen.rl.config import TrainConfig
+from rlgen.rl.resume import seeded_sampling
 from rlgen.seeding import rng_state, set_rng_state
 
 #: Evaluation environments are seeded apart from training ones.
@@ -58,7 +60,8 @@ def evaluate(model: BaseAlgorithm, eval_env: VecEnv, *, episodes: int, seed: int
     every time, and the global RNGs the policy may draw from are put back afterwards, so the same
     weights always get the same score and evaluating never changes what training draws next.
 
-    :param seed: seed of the evaluation env's first reset (see :func:`eval_seed`).
+    :param seed: seed of the evaluation env's first reset (see :func:`eval_seed`), and of the
+        sampled actions when not ``deterministic``.
     :param progress: show a progress bar over the episodes (for ``rlgen eval``).
     """
     bar = tqdm(total=episodes, unit="episode", desc="evaluating", disable=not progress, dynamic_ncols=True)
@@ -70,9 +73,12 @@ def evaluate(model: BaseAlgorithm, eval_env: VecEnv, *, episodes: int, seed: int
 
     saved = rng_state()
     eval_env.seed(seed)  # the reset evaluate_policy starts with draws from this seed
+    sampling = contextlib.nullcontext() if deterministic else seeded_sampling(model, seed)
     try:
-        returns, lengths = evaluate_policy(model, eval_env, n_eval_episodes=episodes, deterministic=deterministic,
-                                           return_episode_rewards=True, warn=False, callback=count if progress else None)
+        with sampling:
+            returns, lengths = evaluate_policy(model, eval_env, n_eval_episodes=episodes, deterministic=deterministic,
+                                               return_episode_rewards=True, warn=False,
+                                               callback=count if progress else None)
         bar.update(len(returns) - bar.n)  # the callback runs before each step's finished episodes are counted
     finally:
         bar.close()
@@ -105,10 +111,13 @@ def random_return(cfg: TrainConfig, *, episodes: int) -> float:
 
 def imitation_score(summary: dict, cfg: TrainConfig) -> None:
     """Add ``random_return`` and ``score`` = (return - random) / (expert - random) to a summary
-    that has both an evaluation and an expert return; 1 is the expert, 0 is random actions."""
+    that has both an evaluation and an expert return; 1 is the expert, 0 is random actions
+    (``sampled_score`` likewise for the sampled-action evaluation, when there is one)."""
     if "eval" not in summary or "expert_return" not in summary:
         return
     rand = random_return(cfg, episodes=cfg.eval_episodes)
     summary["random_return"] = rand
     gap = summary["expert_return"] - rand
     summary["score"] = (summary["eval"]["mean_return"] - rand) / gap if gap else float("nan")
+    if "sampled" in summary["eval"]:
+        summary["sampled_score"] = (summary["eval"]["sampled"]["mean_return"] - rand) / gap if gap else float("nan")

@@ -19,9 +19,11 @@ of some tasks reads them (Humanoid's centre of mass before the step).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import warnings
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 import gymnasium as gym
@@ -193,6 +195,40 @@ def restore(model: BaseAlgorithm, state: dict[str, Any]) -> None:
     for name, mats in state["sde"].items():
         for attr, value in mats.items():
             setattr(dists[name], attr, value.clone())
+
+
+@contextlib.contextmanager
+def seeded_sampling(model: BaseAlgorithm, seed: int) -> Iterator[None]:
+    """Sample the policy's actions from ``seed`` inside the block, and put every sampling state back
+    after it: the global torch RNG, gSDE's exploration matrices (drawn afresh from ``seed``) and
+    sbx's jax keys. So a sampled-action evaluation depends on the weights and ``seed`` alone, and
+    training draws after it what it would have drawn without it."""
+    saved_rng = torch.get_rng_state()
+    dists = _sde_distributions(model)
+    saved_sde = {name: {k: getattr(dist, k) for k in ("exploration_mat", "exploration_matrices")
+                        if isinstance(getattr(dist, k, None), torch.Tensor)} for name, dist in dists.items()}
+    keys = _jax_keys(model)
+    saved_keys = {name: getattr(o, k) for name, (o, k) in keys.items()}
+    try:
+        torch.manual_seed(seed)
+        owners = {"policy": getattr(model, "policy", None)}
+        owners["actor"] = getattr(owners["policy"], "actor", None)
+        for name in dists:
+            owners[name].reset_noise()
+        if keys:
+            import jax
+
+            for i, (owner, attr) in enumerate(keys.values()):
+                setattr(owner, attr, jax.random.PRNGKey(seed + i))
+        yield
+    finally:
+        torch.set_rng_state(saved_rng)
+        for name, mats in saved_sde.items():
+            for attr, value in mats.items():
+                setattr(dists[name], attr, value)
+        for name, value in saved_keys.items():
+            owner, attr = keys[name]
+            setattr(owner, attr, value)
 
 
 def warn_inexact(reason: str) -> None:

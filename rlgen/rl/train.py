@@ -176,6 +176,9 @@ def _train(cfg: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
         if eval_env is not None and cfg.normalize_obs:
             find_vecnormalize(eval_env).obs_rms = find_vecnormalize(m.get_env()).obs_rms.copy()
         result = evaluate(m, eval_env, episodes=cfg.eval_episodes, seed=eval_seed(cfg))
+        if cfg.eval_sampled:
+            result["sampled"] = evaluate(m, eval_env, episodes=cfg.eval_episodes, seed=eval_seed(cfg),
+                                         deterministic=False)
         if cfg.eval_every and result["mean_return"] > best:
             best = result["mean_return"]
             save_best(run_dir, m, result)

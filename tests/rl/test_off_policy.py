@@ -22,7 +22,7 @@ def tiny(algo: str, backend: str) -> list[str]:
     return [str(ROOT / "agents" / "pendulum-ppo.toml"), "--algo", algo, f"--{algo}.backend", backend,
             f"--{algo}.learning_starts", "100", f"--{algo}.buffer_size", "1000", f"--{algo}.batch_size", "32",
             "--policy.net_arch", "[16, 16]", "--policy.activation", "relu", "--total_timesteps", "300",
-            "--checkpoint_every", "150", "--eval_episodes", "1", "--no-progress"]
+            "--checkpoint_every", "150", "--eval_episodes", "1", "--eval_sampled", "true", "--no-progress"]
 
 
 def actions(run: Path, obs: np.ndarray) -> np.ndarray:
@@ -51,6 +51,11 @@ def test_train_resume_eval_and_record(tmp_path, algo, backend, capsys):
     assert "resuming" in capsys.readouterr().out
     split = json.loads((tmp_path / "split" / "summary.json").read_text())
     assert split["steps"] == 300 and split["eval"]["returns"] == summary["eval"]["returns"]
+    # Sampled actions too: drawn from the evaluation's seed, not from where training's RNGs stand.
+    from rlgen.rl.run_dir import evaluate_run
+
+    sampled = evaluate_run(whole, episodes=1, deterministic=False)[2]["returns"]
+    assert split["eval"]["sampled"]["returns"] == summary["eval"]["sampled"]["returns"] == sampled
     obs = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
     assert actions(whole, obs).shape == (8, 1)
     np.testing.assert_array_equal(actions(tmp_path / "split", obs), actions(whole, obs))

@@ -115,6 +115,22 @@ def test_evaluations_depend_on_the_weights_alone(tmp_path):
     assert evaluate_run(with_evals, episodes=2)[2]["returns"] == final["returns"]
 
 
+def test_sampled_action_evaluations_are_logged_beside_the_mean_actions_and_repeat(tmp_path, tb_events):
+    """eval_sampled scores the policy's sampled actions too, at each evaluation: in eval.jsonl, in
+    TensorBoard and in the summary; the same weights get the same sampled score every time."""
+    from rlgen.rl.run_dir import evaluate_run
+
+    run_dir = run(tmp_path, "s", "pendulum-ppo.toml", "--eval_every", "256", "--eval_episodes", "2",
+                  "--eval_sampled", "true", *PPO)
+    evals = [json.loads(line) for line in (run_dir / "eval.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in evals] == [256, 512] and all(len(r["sampled"]["returns"]) == 2 for r in evals)
+    final = json.loads((run_dir / "summary.json").read_text())["eval"]
+    assert final["sampled"]["returns"] != final["returns"]  # a Gaussian policy's samples are not its mean
+    again = evaluate_run(run_dir, episodes=2, deterministic=False)[2]
+    assert again["returns"] == final["sampled"]["returns"]
+    assert [step for step, _ in tb_events(run_dir)["eval/sampled_mean_return"]] == [256, 512]
+
+
 def test_a_finished_run_resumed_with_the_same_budget_is_left_alone(tmp_path, capsys, tb_events):
     done = run(tmp_path, "done", "pendulum-ppo.toml", "--eval_every", "128", *PPO)
     files = {name: (done / name).read_bytes() for name in ("summary.json", "eval.jsonl", "model.zip")}
