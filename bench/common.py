@@ -87,9 +87,12 @@ def run_through_ray(jobs: list[tuple[TrainConfig, Path]], address: str) -> None:
         raise SystemExit("runs failed:\n" + "\n".join(failed))
 
 
-def eval_curve(run_dir: Path, evals: list[dict] | None = None) -> list[list[float]]:
-    """``[step, mean, std]`` of each evaluation of a run (``evals``: its ``eval.jsonl`` already read)."""
+def eval_curve(run_dir: Path, evals: list[dict] | None = None, *, sampled: bool = False) -> list[list[float]]:
+    """``[step, mean, std]`` of each evaluation of a run (``evals``: its ``eval.jsonl`` already read),
+    of its sampled-action evaluations when ``sampled`` (evaluations without one are left out)."""
     evals = read_eval_log(run_dir / "eval.jsonl") if evals is None else evals
+    if sampled:
+        evals = [{"step": r["step"], **r["sampled"]} for r in evals if "sampled" in r]
     return [[r["step"], r["mean_return"], r["std_return"]] for r in evals]
 
 

@@ -75,6 +75,21 @@ def imitation_run(task: str, demos: Path, *, trajectories: int, seed: int, budge
     return json.loads(result_path.read_text())
 
 
+def gail_entry(summary: dict, run_dir: Path, *, expert_return: float) -> dict:
+    """A GAIL run's final evaluation, with mean and sampled actions when it has both, and its curves."""
+    ev = summary["eval"]
+    entry = {"return": ev["mean_return"], "std": ev["std_return"], "score": summary.get("score"),
+             "fraction_of_expert": ev["mean_return"] / expert_return, "env_steps": summary["steps"],
+             "wall_time_s": summary["wall_time_s"], "steps_per_s": summary["steps_per_s"],
+             "curve": eval_curve(run_dir)}
+    if "sampled" in ev:
+        entry.update(sampled_return=ev["sampled"]["mean_return"], sampled_std=ev["sampled"]["std_return"],
+                     sampled_score=summary.get("sampled_score"),
+                     sampled_fraction_of_expert=ev["sampled"]["mean_return"] / expert_return,
+                     sampled_curve=eval_curve(run_dir, sampled=True))
+    return entry
+
+
 def plot(results: dict, path: Path) -> None:
     tasks = [t for t in results["tasks"] if results["tasks"][t].get("gail")]
     if not tasks:
@@ -82,18 +97,19 @@ def plot(results: dict, path: Path) -> None:
     fig, axes = task_axes(len(tasks), width=6, height=4.2)
     for ax, task in zip(axes, tasks):
         r = results["tasks"][task]
-        for name, entry in sorted(r["gail"].items()):
-            c = np.array(entry["curve"])
-            if len(c):
-                ax.plot(c[:, 0], c[:, 1], label=f"rlgen GAIL {name}")
-        for name, entry in sorted(r.get("imitation", {}).items()):
-            c = np.array(entry.get("curve", []))
-            if len(c):
-                ax.plot(c[:, 0], c[:, 1], "--", label=f"imitation GAIL {name}")
+        for lib, style in (("gail", "-"), ("imitation", "--")):
+            for name, entry in sorted(r.get(lib, {}).items()):
+                c = np.array(entry.get("curve", []))
+                if not len(c):
+                    continue
+                line, = ax.plot(c[:, 0], c[:, 1], style, label=f"{'rlgen' if lib == 'gail' else lib} GAIL {name}")
+                s = np.array(entry.get("sampled_curve", []))
+                if len(s):
+                    ax.plot(s[:, 0], s[:, 1], ":", color=line.get_color(), lw=1)
         ax.axhline(r["expert_return"], color="k", lw=1, label="expert")
         for entry in r.get("bc", {}).values():
-            ax.axhline(entry["return"], color="gray", ls=":", lw=1)
-        ax.set_title(f"{r['env_id']}: GAIL from demonstrations (dotted: BC)")
+            ax.axhline(entry["return"], color="gray", ls="-.", lw=1)
+        ax.set_title(f"{r['env_id']}: GAIL (dotted: sampled actions; grey: BC)", fontsize=9)
         ax.set_xlabel("environment steps")
         ax.set_ylabel("evaluation return")
         ax.legend(fontsize=7)
@@ -138,12 +154,7 @@ def main() -> None:
             r.setdefault("bc", {})[name] = {"return": bc["eval"]["mean_return"], "std": bc["eval"]["std_return"],
                                             "score": bc.get("score")}
             g = run(cfg, runs / f"gail-{name}")
-            r.setdefault("gail", {})[name] = {
-                "return": g["eval"]["mean_return"], "std": g["eval"]["std_return"], "score": g.get("score"),
-                "fraction_of_expert": g["eval"]["mean_return"] / r["expert_return"],
-                "env_steps": g["steps"], "wall_time_s": g["wall_time_s"], "steps_per_s": g["steps_per_s"],
-                "curve": eval_curve(runs / f"gail-{name}"),
-            }
+            r.setdefault("gail", {})[name] = gail_entry(g, runs / f"gail-{name}", expert_return=r["expert_return"])
             # Given the same start as ours: behaviour cloning first when the recipe asks for it.
             imit = imitation_run(task, demos_path, trajectories=n, seed=seed, budget=cfg.total_timesteps,
                                  bc_epochs=cfg.bc.epochs if cfg.bc_init else 0, python=args.imitation_python,

@@ -16,6 +16,7 @@ import argparse
 import json
 import time
 
+import gymnasium as gym
 import numpy as np
 import torch
 from imitation.algorithms.adversarial.gail import GAIL
@@ -60,31 +61,55 @@ def eval_curve(learner, train_env, eval_env, every: int, episodes: int = 5, part
     """A per-round callback for imitation's trainer: evaluate on the env's reward every ``every`` steps,
     rewriting ``partial_path`` each time so an interrupted run still leaves its curve."""
     curve: list[list[float]] = []
+    sampled: list[list[float]] = []
     state = {"next": every}
 
     def on_round(_round: int) -> None:
         if learner.num_timesteps >= state["next"]:
             eval_env.obs_rms = train_env.obs_rms
-            r, _ = evaluate_policy(learner, eval_env, n_eval_episodes=episodes, return_episode_rewards=True)
-            curve.append([int(learner.num_timesteps), float(np.mean(r)), float(np.std(r))])
+            for points, deterministic in ((curve, True), (sampled, False)):
+                r, _ = evaluate_policy(learner, eval_env, n_eval_episodes=episodes, return_episode_rewards=True,
+                                       deterministic=deterministic)
+                points.append([int(learner.num_timesteps), float(np.mean(r)), float(np.std(r))])
             if partial_path:
                 with open(partial_path, "w") as f:
-                    json.dump({"library": "imitation", "finished": False, "curve": curve}, f, indent=2)
+                    json.dump({"library": "imitation", "finished": False, "curve": curve, "sampled_curve": sampled},
+                              f, indent=2)
             while state["next"] <= learner.num_timesteps:
                 state["next"] += every
 
-    return curve, on_round
+    return curve, sampled, on_round
 
 
 # The v5 MuJoCo envs' keyword arguments under their v4 names, where the v4 env has the same setting.
 V4_NAMES = {"include_cfrc_ext_in_observation": "use_contact_forces"}
+# v5 switches for observation parts that a v4 env always appends after positions and velocities:
+# left out by keeping the observation's first dimensions (see FirstDims).
+V4_TRAILING = ("include_cinert_in_observation", "include_cvel_in_observation",
+               "include_qfrc_actuator_in_observation")
 
 
 def v4_kwargs(env_id: str, kwargs: dict) -> dict:
     """The demonstrations' env kwargs (recorded on a v5 env) for ``env_id`` (a v4 env here)."""
     if not env_id.endswith("-v4"):
         return dict(kwargs)
-    return {V4_NAMES.get(k, k): v for k, v in kwargs.items()}
+    if env_id.startswith("Humanoid"):  # v4 Humanoid has no switch for contact forces either: all trail
+        return {k: v for k, v in kwargs.items() if k not in V4_TRAILING + ("include_cfrc_ext_in_observation",)}
+    return {V4_NAMES.get(k, k): v for k, v in kwargs.items() if k not in V4_TRAILING}
+
+
+class FirstDims(gym.ObservationWrapper):
+    """Keep an observation's first ``n`` dimensions: a v4 env's positions and velocities, which is
+    what a v5 env gives with its other observation parts switched off."""
+
+    def __init__(self, env: gym.Env, n: int) -> None:
+        super().__init__(env)
+        space = env.observation_space
+        self.n = n
+        self.observation_space = gym.spaces.Box(space.low[:n], space.high[:n], dtype=space.dtype)
+
+    def observation(self, obs):
+        return obs[: self.n]
 
 
 def main() -> None:
@@ -105,8 +130,10 @@ def main() -> None:
 
     trajs, meta = load_trajectories(args.demos, args.trajectories)
     env_kwargs = v4_kwargs(args.env, meta.get("env_kwargs", {}))
+    obs_dim = trajs[0].obs.shape[1]
+    wrap = [lambda env, _: FirstDims(env, obs_dim) if env.observation_space.shape[0] > obs_dim else env]
     venv = make_vec_env(args.env, n_envs=args.n_envs, rng=np.random.default_rng(args.seed),
-                        env_make_kwargs=env_kwargs)
+                        env_make_kwargs=env_kwargs, post_wrappers=wrap)
     learner = TRPO("MlpPolicy", VecNormalize(venv, gamma=0.995), n_steps=args.n_steps, batch_size=256, gamma=0.995,
                    gae_lambda=0.97, target_kl=0.01, cg_damping=0.1, cg_max_steps=15, n_critic_updates=10,
                    learning_rate=1e-3, policy_kwargs={"net_arch": [100, 100], "activation_fn": torch.nn.Tanh},
@@ -124,16 +151,21 @@ def main() -> None:
     if args.bc_epochs:
         bc_init(learner, train_env, trajs, epochs=args.bc_epochs, seed=args.seed)
     eval_env = VecNormalize(make_vec_env(args.env, n_envs=1, rng=np.random.default_rng(args.seed + 10_000),
-                                         env_make_kwargs=env_kwargs), norm_obs=True, norm_reward=False, training=False)
-    curve, on_round = eval_curve(learner, train_env, eval_env, args.eval_every, partial_path=args.out + ".partial")
+                                         env_make_kwargs=env_kwargs, post_wrappers=wrap),
+                            norm_obs=True, norm_reward=False, training=False)
+    curve, sampled_curve, on_round = eval_curve(learner, train_env, eval_env, args.eval_every,
+                                                partial_path=args.out + ".partial")
     start = time.time()
     trainer.train(args.steps, callback=on_round)  # each round: one learner rollout + discriminator updates
     wall = time.time() - start
     eval_env.obs_rms = train_env.obs_rms
     returns, _ = evaluate_policy(learner, eval_env, n_eval_episodes=10, return_episode_rewards=True)
+    sampled, _ = evaluate_policy(learner, eval_env, n_eval_episodes=10, return_episode_rewards=True,
+                                 deterministic=False)
     result = {"library": "imitation", "env": args.env, "return": float(np.mean(returns)), "std": float(np.std(returns)),
+              "sampled_return": float(np.mean(sampled)), "sampled_std": float(np.std(sampled)),
               "env_steps": int(learner.num_timesteps), "wall_time_s": round(wall, 1),
-              "steps_per_s": round(learner.num_timesteps / wall, 1), "curve": curve}
+              "steps_per_s": round(learner.num_timesteps / wall, 1), "curve": curve, "sampled_curve": sampled_curve}
     with open(args.out, "w") as f:
         json.dump(result, f, indent=2)
 
