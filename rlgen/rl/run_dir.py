@@ -150,6 +150,25 @@ def load_rl_checkpoint(ckpt: Path, cfg: TrainConfig, venv: VecEnv) -> tuple[Base
     return model, float(state.get("elapsed", 0.0)), exact
 
 
+def refill_replay_buffer(model: OffPolicyAlgorithm, steps: int) -> int:
+    """Fill an empty replay buffer with ``steps`` environment steps of the policy's own sampled
+    actions, without training: a checkpoint saved without its buffer (a committed snapshot) would
+    otherwise resume training at once on a handful of transitions. The steps are not counted in
+    ``num_timesteps``, which stays the learner's. :returns: transitions added."""
+    env = model.get_env()
+    model._last_obs = env.reset()
+    normalizer = find_vecnormalize(env)
+    if normalizer is not None:
+        model._last_original_obs = normalizer.get_original_obs()
+    added = 0
+    while added < steps:
+        actions, buffer_actions = model._sample_action(0, model.action_noise, env.num_envs)
+        new_obs, rewards, dones, infos = env.step(actions)
+        model._store_transition(model.replay_buffer, buffer_actions, new_obs, rewards, dones, infos)
+        added += env.num_envs
+    return added
+
+
 def checkpoint_step(ckpt: Path) -> int:
     """The environment step a checkpoint directory was written at."""
     return int(ckpt.name.split("_")[-1])

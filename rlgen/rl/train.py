@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 from torch.utils.tensorboard import SummaryWriter
 
@@ -33,6 +34,7 @@ from rlgen.rl.run_dir import (
     init_policy_from,
     latest_checkpoint,
     load_rl_checkpoint,
+    refill_replay_buffer,
     save_best,
     save_final,
     save_rl_checkpoint,
@@ -151,6 +153,11 @@ def _train(cfg: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
     if ckpt is not None:
         model, elapsed_before, resume_state = load_rl_checkpoint(ckpt, cfg, venv)
         forget_after(run_dir, model.num_timesteps)
+        if isinstance(model, OffPolicyAlgorithm) and not (ckpt / "replay_buffer.pkl").is_file():
+            resume_state = None  # the refill below moves the environments on
+            n = refill_replay_buffer(model, max(model.learning_starts, model.batch_size))
+            log(f"its checkpoint has no replay buffer: refilled it with {n:,} steps of the policy's sampled actions "
+                "before training on")
         if resume_state is None and exact:
             log(f"resuming {run_dir} from step {model.num_timesteps:,} (its checkpoint predates exact resume: the "
                 "environments restart their episodes and the RNGs their streams)")

@@ -91,3 +91,38 @@ def test_jax_agents_cannot_start_from_torch_weights(tmp_path):
     venv = make_env(cfg)
     with pytest.raises(ConfigError, match="jax"):
         init_policy_from(build_agent(cfg, venv), venv, tmp_path)
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_a_checkpoint_without_its_replay_buffer_refills_it_before_training_on(tmp_path, backend, capsys):
+    """A committed snapshot keeps the agent but not the buffer: the resumed learner first collects
+    learning_starts steps with its own sampled actions, then trains as before."""
+    if backend == "jax":
+        pytest.importorskip("sbx")
+    import shutil
+
+    from rlgen.rl.agents import load_agent
+    from rlgen.rl.config import TrainConfig
+    from rlgen.rl.run_dir import refill_replay_buffer
+    from rlgen.runs import load_run_config
+
+    args = tiny("tqc", backend)
+    assert main(["train", "--run_root", str(tmp_path), "--name", "snap", *args, "--total_timesteps", "150"]) == 0
+    run_dir = tmp_path / "snap"
+    ckpt = run_dir / "checkpoints" / (run_dir / "checkpoints" / "latest").read_text().strip()
+    for name in ("replay_buffer.pkl", "resume.pt"):
+        (ckpt / name).unlink()
+    shutil.rmtree(run_dir / "best", ignore_errors=True)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run_dir), "--total_timesteps", "300", "--no-progress"]) == 0
+    assert "refilled it with 100 steps of the policy's sampled actions" in capsys.readouterr().out
+    assert json.loads((run_dir / "summary.json").read_text())["steps"] == 300
+
+    cfg = load_run_config(run_dir, TrainConfig)
+    from rlgen.rl.agents import make_env
+
+    model = load_agent(cfg, ckpt / "agent.zip", make_env(cfg, n_envs=1, seed=0, rewards=False))
+    assert model.replay_buffer.size() == 0
+    assert refill_replay_buffer(model, 40) == 40 and model.replay_buffer.size() == 40
+    acts = model.replay_buffer.actions[:40, 0]
+    assert np.all(np.abs(acts) <= 1) and np.std(acts) > 0  # the policy's squashed samples, not one action
