@@ -109,7 +109,7 @@ def plot(results: dict, path: Path) -> None:
         ax.axhline(r["expert_return"], color="k", lw=1, label="expert")
         for entry in r.get("bc", {}).values():
             ax.axhline(entry["return"], color="gray", ls="-.", lw=1)
-        ax.set_title(f"{r['env_id']}: GAIL (dotted: sampled actions; grey: BC)", fontsize=9)
+        ax.set_title(f"{r.get('title', r['env_id'])}: GAIL (dotted: sampled actions; grey: BC)", fontsize=9)
         ax.set_xlabel("environment steps")
         ax.set_ylabel("evaluation return")
         ax.legend(fontsize=7)

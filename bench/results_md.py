@@ -86,24 +86,34 @@ def imitation_section(d: dict) -> list[str]:
              "do; *imitation* is the HumanCompatibleAI [imitation](https://github.com/HumanCompatibleAI/imitation) "
              "library's GAIL from the same demonstrations, start and budget (`bench/imitation_gail.py`, on the "
              "v4 version of the env, which imitation's pinned gymnasium provides). Returns are means ± std over "
-             "each policy's final deterministic evaluation episodes; the fraction is of the demonstrations' "
-             "mean return.", ""]
+             "each policy's final evaluation episodes, with its mean action and, where measured, with sampled "
+             "actions; the fraction is of the demonstrations' mean return.", ""]
     for task, t in d["tasks"].items():
         expert = t["expert_return"]
-        lines += [f"### {t['env_id']}", "",
+        lines += [f"### {t.get('title', t['env_id'])}", "",
                   f"Demonstrations `{t['demos']}`: mean return {num(expert)} ± {num(t.get('expert_return_std'))}; "
                   f"GAIL budget {num(t['budget'])} env steps.", ""]
         counts = sorted({int(k[1:].split("-s")[0]) for k in t.get("gail", {})}, reverse=True)
+        def score(r: dict | None, key: str = "") -> str:
+            if r is None:
+                return "not run"
+            if f"{key}return" not in r:
+                return "–"
+            return f"{num(r[key + 'return'])} ± {num(r[key + 'std'])} ({r[key + 'return'] / expert:.2f})"
+
+        sampled = any("sampled_return" in g for g in t.get("gail", {}).values())
         rows = []
         for n in counts:
             for seed, g in _seeds(t["gail"], n):
                 bc = t.get("bc", {}).get(f"n{n}-s{seed}")
                 im = t.get("imitation", {}).get(f"n{n}-s{seed}")
-                rows.append([str(n), str(seed), num(bc["return"]) if bc else "–",
-                             f"{num(g['return'])} ± {num(g['std'])} ({g['return'] / expert:.2f})",
-                             f"{num(im['return'])} ± {num(im['std'])} ({im['return'] / expert:.2f})" if im else "not run",
-                             num(g.get("steps_per_s"))])
-        lines += table(["trajectories", "seed", "BC", "GAIL (rlgen)", "GAIL (imitation)", "rlgen steps/s"], rows)
+                row = [str(n), str(seed), num(bc["return"]) if bc else "–", score(g)]
+                row += [score(g, "sampled_")] if sampled else []
+                row += [score(im)] + ([score(im, "sampled_") if im else "not run"] if sampled else [])
+                rows.append(row + [num(g.get("steps_per_s"))])
+        head = ["trajectories", "seed", "BC", "GAIL (rlgen)"] + (["sampled (rlgen)"] if sampled else [])
+        head += ["GAIL (imitation)"] + (["sampled (imitation)"] if sampled else []) + ["rlgen steps/s"]
+        lines += table(head, rows)
         lines.append("")
         for n in counts:
             ours = [g["return"] for _, g in _seeds(t["gail"], n)]
