@@ -102,21 +102,23 @@ def train_curve(run_dir: Path, tag: str = "rollout/ep_rew_mean") -> list[list[fl
     return scalars[tag].tolist() if tag in scalars else []
 
 
-def throughput(configs: dict[str, TrainConfig], steps: int, out: Path, *, baseline: str) -> dict:
-    """Env steps/s of each config, run one after another, with the baseline measured before and after
-    so drift in the machine's speed shows; ratios are against the baseline's mean."""
+def throughput(configs: dict[str, TrainConfig], steps: int, out: Path, *, baseline: str, repeats: int = 1) -> dict:
+    """Env steps/s of each config, run one after another ``repeats`` times, with the baseline measured
+    before, between and after them so drift in the machine's speed shows and averages out; ratios are
+    of each config's mean against the baseline's mean."""
     import shutil
     from dataclasses import replace
 
-    order = [baseline] + [k for k in configs if k != baseline] + [baseline]
-    result: dict = {"steps": steps, "runs": {}}
+    others = [k for k in configs if k != baseline]
+    order = [baseline] + [k for _ in range(repeats) for k in (*others, baseline)]
+    result: dict = {"steps": steps, "repeats": repeats, "runs": {}}
     for i, name in enumerate(order):
         cfg = replace(configs[name], eval_episodes=0, eval_every=0, total_timesteps=steps, checkpoint_every=10**9)
         run_dir = out / f"throughput-{i}-{name}"
         shutil.rmtree(run_dir, ignore_errors=True)
         result["runs"].setdefault(name, []).append(train(cfg, run_dir=run_dir, progress=False)["steps_per_s"])
     base = sum(result["runs"][baseline]) / len(result["runs"][baseline])
-    result["ratio_to_" + baseline] = {k: v[0] / base for k, v in result["runs"].items() if k != baseline}
+    result["ratio_to_" + baseline] = {k: sum(v) / len(v) / base for k, v in result["runs"].items() if k != baseline}
     return result
 
 

@@ -125,6 +125,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="seeds for the first trajectory count")
     parser.add_argument("--budget", type=int, default=None, help="env steps per GAIL run (default: the recipe's)")
     parser.add_argument("--throughput-steps", type=int, default=30_000, help="env steps per throughput measurement (0: skip)")
+    parser.add_argument("--throughput-repeats", type=int, default=2,
+                        help="measurements of TRPO+GAIL, each followed by one of plain TRPO (after a first one)")
     parser.add_argument("--imitation-python", default=str(ROOT.parent / "venv-imitation" / "bin" / "python"),
                         help="python of a venv with the imitation library ('' to run none; finished runs are still read)")
     add_run_options(parser, runs_dir=ROOT / "bench" / "runs", out=ROOT / "bench" / "results" / "gail.json")
@@ -166,7 +168,7 @@ def main() -> None:
         if args.throughput_steps:
             plain = replace(base, bc_init=False)  # the rate of training itself, without the cloning before it
             r["throughput"] = throughput({"trpo": replace(plain, wrappers=[]), "trpo+gail": plain},
-                                         args.throughput_steps, runs, baseline="trpo")
+                                         args.throughput_steps, runs, baseline="trpo", repeats=args.throughput_repeats)
             r["throughput"].update(command=command, machine=machine(), date=time.strftime("%Y-%m-%d"))
         out_path.write_text(json.dumps(results, indent=2) + "\n")
         plot(results, out_path.with_suffix(".png"))
