@@ -123,7 +123,8 @@ class EpisodeInfo(BaseCallback):
     """Logs what the envs report in ``info`` beside the reward. For every number there, the mean over
     the episodes that ended in a rollout of its largest and smallest value in the episode goes to
     ``episode/<key>_max`` and ``episode/<key>_min``: a sparse task's progress (``x_position``,
-    ``distance_to_goal``, ``success``) shows there long before its reward does."""
+    ``distance_to_goal``, ``success``) shows there long before its reward does. The learned rewards'
+    per-step terms (``reward/...``) are logged as means already and are left out."""
 
     SKIP = frozenset({"episode", "terminal_observation", "TimeLimit.truncated"})
 
@@ -136,7 +137,7 @@ class EpisodeInfo(BaseCallback):
     def _on_step(self) -> bool:
         for info, done, low, high in zip(self.locals["infos"], self.locals["dones"], self._low, self._high):
             for key, value in info.items():
-                if key in self.SKIP or not isinstance(value, (numbers.Real, np.bool_)):
+                if key in self.SKIP or key.startswith("reward/") or not isinstance(value, (numbers.Real, np.bool_)):
                     continue
                 value = float(value)
                 if key in high:

@@ -49,12 +49,9 @@ class StateActionDiscriminator(nn.Module):
 
     @torch.no_grad()
     def predict(self, obs: np.ndarray, acts: np.ndarray) -> np.ndarray:
-        """Logits for NumPy batches, in eval mode without gradients."""
-        was_training = self.training
-        self.eval()
-        logits = self(torch.as_tensor(obs, dtype=torch.float32), torch.as_tensor(acts, dtype=torch.float32))
-        self.train(was_training)
-        return logits.numpy()
+        """Logits for NumPy batches, without gradients, in the module's present mode (its layers
+        behave alike in both; :class:`GailReward` keeps it in eval mode between updates)."""
+        return self(torch.as_tensor(obs, dtype=torch.float32), torch.as_tensor(acts, dtype=torch.float32)).numpy()
 
 
 def bernoulli_entropy(logits: Tensor) -> Tensor:
@@ -73,6 +70,7 @@ class GailReward(LearnedRewardWrapper):
     """The GAIL reward as a ``VecEnvWrapper`` (see the module docstring)."""
 
     shown_on_progress_bar = {"gail/disc_loss": "D_loss", "gail/acc_policy": "D_acc_pi"}
+    uses_next_obs = False
 
     def __init__(self, venv: VecEnv, *, demos: Demonstrations, config: GailConfig, seed: int = 0) -> None:
         super().__init__(venv, name="gail", combine="replace")
@@ -91,6 +89,7 @@ class GailReward(LearnedRewardWrapper):
         self.disc = StateActionDiscriminator(self.expert_obs.shape[1], self.expert_acts.shape[1],
                                              hidden=list(config.hidden), activation=config.activation,
                                              obs_mean=mean, obs_std=std)
+        self.disc.eval()  # scored step by step in eval mode; trained in train mode (update_discriminator)
         self.optimizer = torch.optim.Adam(self.disc.parameters(), lr=config.lr)
         self.rng = np.random.default_rng(seed)
         self.n_updates = 0
@@ -139,6 +138,7 @@ class GailReward(LearnedRewardWrapper):
                 extra_loss=entropy_term if ent else None, step=self.n_updates,
             ))
             self.n_updates += 1
+        self.disc.eval()
         if not results:
             return {}
         mean = {k: float(np.mean([r[k] for r in results])) for k in results[0]}

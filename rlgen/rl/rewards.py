@@ -42,6 +42,8 @@ class LearnedRewardWrapper(VecEnvWrapper):
 
     #: Keys of :meth:`rollout_stats` to show on the progress bar, with their short labels.
     shown_on_progress_bar: ClassVar[dict[str, str]] = {}
+    #: Whether :meth:`reward` reads ``next_obs`` (a finished episode's comes from its info, at a copy's cost).
+    uses_next_obs: ClassVar[bool] = True
 
     def __init__(self, venv: VecEnv, *, name: str, combine: str = "replace") -> None:
         if combine not in ("replace", "add"):
@@ -97,7 +99,7 @@ class LearnedRewardWrapper(VecEnvWrapper):
 
     def step_wait(self):
         obs, env_reward, dones, infos = self.venv.step_wait()
-        next_obs = terminal_aware_next_obs(obs, dones, infos)
+        next_obs = terminal_aware_next_obs(obs, dones, infos) if self.uses_next_obs else obs
         learned = np.asarray(self.reward(self._obs, self._actions, next_obs, dones), dtype=np.float32)
         if learned.shape != env_reward.shape:
             raise ValueError(f"{type(self).__name__}.reward returned shape {learned.shape}, expected {env_reward.shape}")
