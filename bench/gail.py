@@ -155,6 +155,9 @@ def main() -> None:
             bc = run(bc_config(cfg), runs / f"bc-{name}")
             r.setdefault("bc", {})[name] = {"return": bc["eval"]["mean_return"], "std": bc["eval"]["std_return"],
                                             "score": bc.get("score")}
+            if "sampled" in bc["eval"]:
+                r["bc"][name].update(sampled_return=bc["eval"]["sampled"]["mean_return"],
+                                     sampled_std=bc["eval"]["sampled"]["std_return"])
             g = run(cfg, runs / f"gail-{name}")
             r.setdefault("gail", {})[name] = gail_entry(g, runs / f"gail-{name}", expert_return=r["expert_return"])
             # Given the same start as ours: behaviour cloning first when the recipe asks for it.

@@ -111,6 +111,9 @@ def train_bc(cfg: TrainConfig, run_dir: Path, *, progress: bool = True) -> dict[
     if cfg.eval_episodes:
         eval_env = make_eval_env(cfg, obs_stats_from=venv)
         summary["eval"] = evaluate(model, eval_env, episodes=cfg.eval_episodes, seed=eval_seed(cfg))
+        if cfg.eval_sampled:
+            summary["eval"]["sampled"] = evaluate(model, eval_env, episodes=cfg.eval_episodes, seed=eval_seed(cfg),
+                                                  deterministic=False)
         eval_env.close()
     imitation_score(summary, cfg)
     save_summary(run_dir, summary)
