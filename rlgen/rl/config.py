@@ -202,6 +202,10 @@ class GailConfig(RewardWrapperConfig):
     """Expert and policy samples in each discriminator minibatch (each)."""
     updates_per_rollout: int = 4
     """Discriminator steps after each policy rollout."""
+    policy_rollouts: int = 1
+    """The discriminator's policy samples come from the last this many rollouts (1: the latest
+    only, as in the original GAIL); older policies' samples keep it from fitting the current
+    policy's action noise alone."""
     reward: Literal["gail", "airl", "neg_log_d"] = "gail"
     """Reward from logits l: gail = -log(1-D) = softplus(l); airl = l; neg_log_d = log D."""
     grad_penalty: float = 0.0
@@ -216,8 +220,9 @@ class GailConfig(RewardWrapperConfig):
     def validate(self) -> None:
         if not self.demos:
             raise ValueError("gail needs demos = 'path/to/demos.npz'")
-        if self.subsample < 1 or self.batch_size < 1 or self.updates_per_rollout < 0:
-            raise ValueError("gail subsample and batch_size must be at least 1, updates_per_rollout at least 0")
+        if self.subsample < 1 or self.batch_size < 1 or self.updates_per_rollout < 0 or self.policy_rollouts < 1:
+            raise ValueError("gail subsample, batch_size and policy_rollouts must be at least 1, updates_per_rollout "
+                             "at least 0")
         require_positive(self, "hidden")
 
     def build(self, venv: Any, *, run_dir: Any = None, seed: int = 0) -> Any:  # -> GailReward

@@ -13,6 +13,7 @@ as in the original code; the policy sees its own ``VecNormalize`` statistics.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -93,6 +94,8 @@ class GailReward(LearnedRewardWrapper):
         self.optimizer = torch.optim.Adam(self.disc.parameters(), lr=config.lr)
         self.rng = np.random.default_rng(seed)
         self.n_updates = 0
+        #: The policy samples of the last ``policy_rollouts`` rollouts, the discriminator's negatives.
+        self.history: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=config.policy_rollouts)
         self._policy_obs: list[np.ndarray] = []
         self._policy_acts: list[np.ndarray] = []
         self._stats: dict[str, float] = {}
@@ -117,10 +120,11 @@ class GailReward(LearnedRewardWrapper):
         """``updates_per_rollout`` steps on expert vs the policy's transitions since the last call."""
         if not self._policy_obs:
             return {}
-        policy_obs = torch.as_tensor(np.concatenate(self._policy_obs))
-        policy_acts = torch.as_tensor(np.concatenate(self._policy_acts))
+        self.history.append((np.concatenate(self._policy_obs), np.concatenate(self._policy_acts)))
         self._policy_obs.clear()
         self._policy_acts.clear()
+        policy_obs = torch.as_tensor(np.concatenate([o for o, _ in self.history]))
+        policy_acts = torch.as_tensor(np.concatenate([a for _, a in self.history]))
         cfg = self.config
         ent = cfg.entropy_bonus
 
@@ -151,10 +155,12 @@ class GailReward(LearnedRewardWrapper):
 
     def state_dict(self) -> dict[str, Any]:
         return {"disc": self.disc.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "n_updates": self.n_updates, "rng": self.rng.bit_generator.state}
+                "n_updates": self.n_updates, "rng": self.rng.bit_generator.state, "history": list(self.history)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.disc.load_state_dict(state["disc"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.n_updates = int(state["n_updates"])
         self.rng.bit_generator.state = state["rng"]
+        self.history.clear()
+        self.history.extend(state.get("history", []))  # checkpoints before policy_rollouts kept none

@@ -91,6 +91,24 @@ def test_state_round_trip(expert):
     assert b.n_updates == 2
 
 
+def test_the_discriminator_keeps_the_last_policy_rollouts_as_negatives(expert):
+    """policy_rollouts = 2: each update draws policy samples from the last two rollouts, no older,
+    and a resumed reward keeps them."""
+    a = gail(expert, updates_per_rollout=1, policy_rollouts=2)
+    a.reset()
+    for action in (-2.0, 0.0, 2.0):  # three rollouts of constant, distinct actions
+        for _ in range(4):
+            a.step(np.full((2, 1), action, dtype=np.float32))
+        a.update_discriminator()
+    kept = sorted({float(x) for _, acts in a.history for x in acts.ravel()})
+    assert kept == [0.0, 2.0]
+    b = gail(expert, updates_per_rollout=1, policy_rollouts=2)
+    b.load_state_dict(a.state_dict())
+    assert [len(o) for o, _ in b.history] == [8, 8]
+    with pytest.raises(ValueError, match="policy_rollouts"):
+        GailConfig(demos=expert, policy_rollouts=0).validate()
+
+
 def test_policies_and_discriminators_share_one_leaky_relu():
     """"leaky_relu" means DCGAN's slope 0.2 in a recipe's policy as in its discriminator."""
     from rlgen.rl.agents import build_agent, make_env
