@@ -1,0 +1,139 @@
+"""GAIL's sampled-action returns beside its mean-action ones, under variants of the discriminator's
+settings: what keeps a GAIL policy good when it samples its actions, shown on the curves.
+
+A GAIL policy can match the expert with its mean action and fall when it samples, once the
+discriminator separates the policy's samples from the expert's and its reward stops telling
+better actions from worse. Each variant is the task's GAIL recipe with some ``[[wrappers]]`` keys
+changed (``base`` changes none), trained from the same behaviour clone, seed and budget; the runs
+record evaluations with mean and sampled actions, the discriminator's accuracy on policy data and
+the policy's action noise (TensorBoard ``train/std``).
+
+Usage (from the repository root)::
+
+    python bench/gail_sampled.py --task humanoid --variants base policy_rollouts=8 updates_per_rollout=1
+
+A variant is ``base`` or comma-separated ``key=value`` pairs of the GAIL table. Runs live in
+``<runs-dir>/<task>/sampled-<variant>/`` and resume like bench/gail.py's; ``base`` is the same run
+as bench/gail.py's ``gail-n25-s<seed>`` and is read from there when that one exists. Results go to
+``bench/results/gail_sampled.json`` and ``.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+from common import ROOT, eval_curve, machine, read_scalars, run, task_axes
+from gail import TASKS, gail_config
+
+from rlgen.config import apply_overrides
+
+TAGS = {"acc_policy": "gail/acc_policy", "acc_expert": "gail/acc_expert", "std": "train/std", "reward": "reward/gail"}
+
+
+def variant_overrides(variant: str) -> dict:
+    if variant == "base":
+        return {}
+    pairs = [p.split("=", 1) for p in variant.split(",")]
+    if any(len(p) != 2 for p in pairs):
+        raise SystemExit(f"a variant is 'base' or key=value[,key=value...], not {variant!r}")
+    return {f"wrappers.0.{k}": toml_value(v) for k, v in pairs}
+
+
+def toml_value(text: str):
+    """``8`` -> 8, ``1e-3`` -> 0.001, ``[64, 64]`` -> [64, 64], anything else as the string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def thin(points: list, n: int = 60) -> list:
+    """At most ``n`` evenly spaced points of a long TensorBoard series."""
+    if len(points) <= n:
+        return points
+    return [points[i] for i in np.linspace(0, len(points) - 1, n).round().astype(int)]
+
+
+def summarise(run_dir: Path, summary: dict, expert: float) -> dict:
+    ev = summary["eval"]
+    scalars = read_scalars(run_dir)
+    entry = {"return": ev["mean_return"], "std": ev["std_return"], "fraction": ev["mean_return"] / expert,
+             "curve": eval_curve(run_dir), "steps": summary["steps"], "wall_time_s": summary["wall_time_s"]}
+    if "sampled" in ev:
+        entry.update(sampled_return=ev["sampled"]["mean_return"], sampled_std=ev["sampled"]["std_return"],
+                     sampled_fraction=ev["sampled"]["mean_return"] / expert,
+                     sampled_curve=eval_curve(run_dir, sampled=True))
+    for name, tag in TAGS.items():
+        if tag in scalars:
+            entry[name] = thin([[int(s), float(v)] for s, v in scalars[tag].tolist()])
+    return entry
+
+
+def plot(task: dict, path: Path) -> None:
+    fig, axes = task_axes(3, width=5.5, height=4.0)
+    for i, (name, v) in enumerate(sorted(task["variants"].items())):
+        color = f"C{i}"
+        c, s = np.array(v["curve"]), np.array(v.get("sampled_curve", []))
+        axes[0].plot(c[:, 0], c[:, 1], "-o", ms=3, color=color, label=f"{name}: mean action")
+        if len(s):
+            axes[0].plot(s[:, 0], s[:, 1], ":o", ms=3, color=color, label=f"{name}: sampled")
+        for ax, key in ((axes[1], "acc_policy"), (axes[2], "std")):
+            if key in v:
+                p = np.array(v[key])
+                ax.plot(p[:, 0], p[:, 1], color=color, label=name)
+    axes[0].axhline(task["expert_return"], color="k", lw=1, label="demonstrations")
+    axes[0].set_title(f"{task['env_id']}: GAIL evaluation returns", fontsize=9)
+    axes[1].set_title("discriminator accuracy on policy samples", fontsize=9)
+    axes[2].set_title("policy action noise (train/std)", fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("environment steps")
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", default="humanoid", choices=sorted(TASKS))
+    parser.add_argument("--variants", nargs="+", default=["base", "policy_rollouts=8"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--trajectories", type=int, default=25)
+    parser.add_argument("--budget", type=int, default=None, help="env steps per run (default: the recipe's)")
+    parser.add_argument("--runs-dir", default=str(ROOT / "bench" / "runs"))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "gail_sampled.json"))
+    args = parser.parse_args()
+
+    out = Path(args.out)
+    results = json.loads(out.read_text()) if out.is_file() else {"tasks": {}}
+    command = "python bench/gail_sampled.py " + shlex.join(sys.argv[1:])
+    os.chdir(ROOT)  # recipes name demonstrations relative to the repository
+    runs = Path(args.runs_dir) / args.task
+    base = gail_config(args.task, trajectories=args.trajectories, seed=args.seed, budget=args.budget)
+    from rlgen.demos import Demonstrations
+
+    expert = float(Demonstrations.load(ROOT / base.wrappers[0].demos).episode_returns.mean())
+    task = results["tasks"].setdefault(args.task, {"variants": {}})
+    task.update(env_id=base.env_id, expert_return=expert, seed=args.seed, budget=base.total_timesteps,
+                command=command, machine=machine(), date=time.strftime("%Y-%m-%d"))
+    for variant in args.variants:
+        cfg = apply_overrides(base, variant_overrides(variant))
+        shared = runs / f"gail-n{args.trajectories}-s{args.seed}"
+        run_dir = shared if variant == "base" and shared.exists() else runs / f"sampled-{variant.replace(',', '+')}"
+        summary = run(cfg, run_dir)
+        task["variants"][variant] = summarise(run_dir, summary, expert) | {"run_dir": run_dir.name}
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        plot(task, out.with_suffix(".png"))
+    print(json.dumps({k: {m: v.get(m) for m in ("fraction", "sampled_fraction")} for k, v in task["variants"].items()},
+                     indent=2))
+
+
+if __name__ == "__main__":
+    main()
