@@ -35,7 +35,7 @@ from gail import TASKS, gail_config
 
 from rlgen.config import apply_overrides
 
-TAGS = {"acc_policy": "gail/acc_policy", "acc_expert": "gail/acc_expert", "std": "train/std", "reward": "reward/gail"}
+TAGS = {"acc_policy": "gail/acc_policy", "acc_expert": "gail/acc_expert", "policy_std": "train/std", "reward": "reward/gail"}
 
 
 def variant_overrides(variant: str) -> dict:
@@ -85,7 +85,7 @@ def plot(task: dict, path: Path) -> None:
         axes[0].plot(c[:, 0], c[:, 1], "-o", ms=3, color=color, label=f"{name}: mean action")
         if len(s):
             axes[0].plot(s[:, 0], s[:, 1], ":o", ms=3, color=color, label=f"{name}: sampled")
-        for ax, key in ((axes[1], "acc_policy"), (axes[2], "std")):
+        for ax, key in ((axes[1], "acc_policy"), (axes[2], "policy_std")):
             if key in v:
                 p = np.array(v[key])
                 ax.plot(p[:, 0], p[:, 1], color=color, label=name)

@@ -137,6 +137,29 @@ def imitation_section(d: dict) -> list[str]:
     return lines
 
 
+def sampled_actions_section(d: dict) -> list[str]:
+    lines = ["## GAIL with sampled actions", "",
+             "What keeps a GAIL policy good when it samples its actions, from `bench/results/gail_sampled.json` "
+             "(`python bench/gail_sampled.py`; curves in `gail_sampled.png`): the task's GAIL recipe with "
+             "some discriminator settings changed (`base` changes none), one seed, the same behaviour-clone "
+             "start and budget. Returns are the final evaluation's (10 episodes), as a fraction of the "
+             "demonstrations' mean; accuracy is the discriminator's on policy samples over the last rollouts.", ""]
+    for t in d["tasks"].values():
+        rows = []
+        for name, v in sorted(t["variants"].items()):
+            acc = v.get("acc_policy") or [[0, float("nan")]]
+            std = v.get("policy_std") or [[0, float("nan")]]
+            rows.append([f"`{name}`", f"{num(v['return'])} ± {num(v['std'])} ({v['fraction']:.2f})",
+                         f"{num(v['sampled_return'])} ± {num(v['sampled_std'])} ({v['sampled_fraction']:.2f})"
+                         if "sampled_return" in v else "–",
+                         f"{statistics.mean(a for _, a in acc[-5:]):.2f}", f"{std[-1][1]:.3f}"])
+        lines += [f"### {t['env_id']}", "",
+                  f"Demonstrations' mean return {num(t['expert_return'])}; seed {t['seed']}, {num(t['budget'])} env steps.", ""]
+        lines += table(["variant", "mean actions", "sampled actions", "D accuracy on policy", "policy std"], rows)
+        lines += ["", *provenance(t), ""]
+    return lines
+
+
 # ------------------------------------------------------------------- exploration
 
 
@@ -320,13 +343,14 @@ def experts_section(d: dict) -> list[str]:
 def render() -> str:
     """RESULTS.md's text, from the JSON files present in bench/results/."""
     load = {name: json.loads((RESULTS / f"{name}.json").read_text())
-            for name in ("experts", "expert_learners", "gail", "vime_sparse", "images", "scaling") if (RESULTS / f"{name}.json").is_file()}
+            for name in ("experts", "expert_learners", "gail", "gail_sampled", "vime_sparse", "images", "scaling") if (RESULTS / f"{name}.json").is_file()}
     lines = ["# Benchmark results", "",
              "<!-- Written by bench/results_md.py from bench/results/*.json; edit those or the script, "
              "not this file. -->", "",
              "Every figure below is read from the JSON files in `bench/results/`, which the scripts in "
              "`bench/` write; the README quotes the headlines.", ""]
-    sections = {"experts": experts_section, "expert_learners": expert_learners_section, "gail": imitation_section, "vime_sparse": vime_section, "images": images_section,
+    sections = {"experts": experts_section, "expert_learners": expert_learners_section, "gail": imitation_section,
+                "gail_sampled": sampled_actions_section, "vime_sparse": vime_section, "images": images_section,
                 "scaling": scaling_section}
     for name, section in sections.items():
         if name in load:
