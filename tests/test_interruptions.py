@@ -41,8 +41,6 @@ def image_reference(tmp_path_factory) -> dict:
     return torch.load(root / "u" / "checkpoints" / "last.pt", weights_only=False)["state"]
 
 
-@pytest.mark.xfail(reason="since the bad-input checks (#19) joined exact resume, a resumed DCGAN run's weights differ "
-                          "from the uninterrupted run's at the same step; open in #19", strict=False)
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_an_image_run_signalled_at_a_random_point_resumes_bitwise(tmp_path, image_reference, signum, signalled):
     run_dir = tmp_path / "s"
@@ -54,6 +52,27 @@ def test_an_image_run_signalled_at_a_random_point_resumes_bitwise(tmp_path, imag
     assert state["step"] == image_reference["step"] == 40
     for key, value in image_reference["model"].items():
         assert torch.equal(state["model"][key], value), key
+
+
+def test_an_image_run_resumes_with_as_many_threads_as_it_started_with(tmp_path, monkeypatch):
+    """torch's default thread count belongs to the process, and CPU kernels split their sums by thread:
+    a new run writes the count it uses to config.toml, and a run resumed in a process with another
+    default trains with that count (the caller's own comes back afterwards)."""
+    from rlgen.core.trainer import Trainer
+
+    fit, seen = Trainer.fit, []
+    monkeypatch.setattr(Trainer, "fit", lambda self: (seen.append(torch.get_num_threads()), fit(self))[1])
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert main(["gen", "train", "dcgan", "--run_root", str(tmp_path), "--name", "t", *IMAGE,
+                     "--trainer.max_steps", "1"]) == 0
+        assert "torch_threads = 2" in (tmp_path / "t" / "config.toml").read_text().splitlines()
+        torch.set_num_threads(1)
+        assert main(["gen", "train", "--resume", str(tmp_path / "t"), "--trainer.max_steps", "2"]) == 0
+        assert seen == [2, 2] and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_a_second_ctrl_c_stops_at_once_with_the_command_and_no_traceback(tmp_path):
