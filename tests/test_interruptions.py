@@ -124,3 +124,35 @@ def test_a_run_directory_has_one_writer(tmp_path, capsys):
             holder.wait()
     # The lock goes with the process that held it, however it ended.
     assert main(["train", "--resume", str(rl), "--no-progress", "--eval_episodes", "0"]) == 0
+
+
+@pytest.mark.parametrize("command", ["train", "gen train"])
+def test_resuming_a_run_another_process_writes_is_refused_before_anything_changes(tmp_path, capsys, command):
+    """The lock comes first: the overrides are neither checked nor written to config.toml by a
+    process that is not the run's writer."""
+    from rlgen.config import apply_overrides
+    from rlgen.runs import save_config
+
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    if command == "train":
+        from rlgen.rl.config import TrainConfig
+
+        save_config(run_dir, TrainConfig(total_timesteps=64))
+        args = ["train", "--resume", str(run_dir), "--total_timesteps", "4096", "--no-progress"]
+    else:
+        from rlgen.gen.run import default_config
+
+        save_config(run_dir, apply_overrides(default_config("dcgan"), {"data.dataset": "digits"}))
+        args = ["gen", "train", "--resume", str(run_dir), "--trainer.max_steps", "7"]
+    holder = hold_lock(run_dir)
+    try:
+        files = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+        capsys.readouterr()
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and f"being written by another process (pid {holder.pid})" in err, err
+        assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == files  # config.toml byte for byte
+    finally:
+        holder.kill()
+        holder.wait()
