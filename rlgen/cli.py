@@ -10,6 +10,7 @@ prints the command that continues it, and exits with 130 or 143 as a shell would
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
@@ -94,6 +95,16 @@ def _no_extra(extra: list[str], command: str) -> None:
 # -------------------------------------------------------------------- commands
 
 
+def _hold_for_resume(run_dir: Path, holding: contextlib.ExitStack) -> None:
+    """Be the one writer of a run directory about to be resumed, before its config.toml is read
+    back, checked against the overrides or written: a second process is refused in one line and
+    changes nothing. A directory without config.toml is left to the caller's own one-line error."""
+    from rlgen.runs import CONFIG, hold_run
+
+    if (run_dir / CONFIG).is_file():
+        holding.enter_context(hold_run(run_dir))
+
+
 def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
     from rlgen.config import apply_overrides, check_resume_overrides, load_recipe, overrides_from_namespace
     from rlgen.rl.config import RESUMABLE, TrainConfig
@@ -101,26 +112,28 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
     from rlgen.runs import load_run_config, save_config
 
     overrides = overrides_from_namespace(args, extra)
-    if args.resume:
-        from rlgen.errors import ConfigError
-        from rlgen.rl.run_dir import steps_done
+    with contextlib.ExitStack() as holding:
+        if args.resume:
+            from rlgen.errors import ConfigError
+            from rlgen.rl.run_dir import steps_done
 
-        run_dir = Path(args.resume)
-        saved = load_run_config(run_dir, TrainConfig)
-        cfg = apply_overrides(saved, overrides)
-        # Every check before config.toml is written: a refused override must leave the run as it was.
-        check_resume_overrides(saved, cfg, can_change=RESUMABLE, run=run_dir)
-        done = steps_done(run_dir)
-        if cfg.total_timesteps < done:
-            raise ConfigError(f"total_timesteps {cfg.total_timesteps:,} is below the {done:,} steps {run_dir} has "
-                              f"done; give {done:,} or more")
-        save_config(run_dir, cfg)
-    else:
-        if args.recipe is None:
-            raise UsageError("rlgen train: give a RECIPE (a .toml file, see agents/) or --resume RUN_DIR")
-        cfg = apply_overrides(load_recipe(TrainConfig, args.recipe), overrides)
-        run_dir = None
-    summary = train(cfg, run_dir=run_dir, resume=bool(args.resume), progress=not args.no_progress)
+            run_dir = Path(args.resume)
+            _hold_for_resume(run_dir, holding)
+            saved = load_run_config(run_dir, TrainConfig)
+            cfg = apply_overrides(saved, overrides)
+            # Every check before config.toml is written: a refused override must leave the run as it was.
+            check_resume_overrides(saved, cfg, can_change=RESUMABLE, run=run_dir)
+            done = steps_done(run_dir)
+            if cfg.total_timesteps < done:
+                raise ConfigError(f"total_timesteps {cfg.total_timesteps:,} is below the {done:,} steps {run_dir} "
+                                  f"has done; give {done:,} or more")
+            save_config(run_dir, cfg)
+        else:
+            if args.recipe is None:
+                raise UsageError("rlgen train: give a RECIPE (a .toml file, see agents/) or --resume RUN_DIR")
+            cfg = apply_overrides(load_recipe(TrainConfig, args.recipe), overrides)
+            run_dir = None
+        summary = train(cfg, run_dir=run_dir, resume=bool(args.resume), progress=not args.no_progress)
     rows = [("run", summary["run_dir"]), ("env", summary["env_id"]), ("algo", summary["algo"]),
             ("steps", summary["steps"]), ("wall time (s)", summary["wall_time_s"]),
             ("steps/s", summary["steps_per_s"])]
@@ -218,57 +231,67 @@ def cmd_plot(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
-def cmd_gen(args: argparse.Namespace, extra: list[str]) -> int:
-    if args.gen_command != "train":
-        _loading(args.run_dir)
+def _gen_train(args: argparse.Namespace, extra: list[str], holding: contextlib.ExitStack) -> int:
+    """``rlgen gen train``; a resumed run directory is held in ``holding``."""
     from rlgen.config import add_config_arguments, apply_overrides, overrides_from_namespace
     from rlgen.core.distributed import launch_rank
     from rlgen.gen.base import GenConfig
     from rlgen.gen import run as gen
 
-    if args.gen_command == "train":
-        args.model = extra.pop(0) if extra and not extra[0].startswith("-") else "dcgan"
-        if args.resume:
-            run_dir = Path(args.resume)
-            cfg = (gen.load_gen_recipe(run_dir / "config.toml", paths_from_recipe=False)
-                   if (run_dir / "config.toml").is_file() else None)
-            if cfg is None:
-                from rlgen.errors import RlgenError
+    args.model = extra.pop(0) if extra and not extra[0].startswith("-") else "dcgan"
+    first = launch_rank() == 0  # under torchrun, rank 0 speaks for the run and alone writes its directory
+    if args.resume:
+        run_dir = Path(args.resume)
+        if first and not args.help:
+            _hold_for_resume(run_dir, holding)
+        cfg = (gen.load_gen_recipe(run_dir / "config.toml", paths_from_recipe=False)
+               if (run_dir / "config.toml").is_file() else None)
+        if cfg is None:
+            from rlgen.errors import RlgenError
 
-                raise RlgenError(f"{run_dir} is not an image-model run (no config.toml); pass a directory made by 'rlgen gen train'")
-        elif args.model.endswith(".toml") or Path(args.model).is_dir():
-            cfg, run_dir = gen.load_gen_recipe(args.model), None
-        else:
-            cfg, run_dir = gen.default_config(args.model), None
-        # Options for the chosen model's own keys exist only once the model is known; the help
-        # shows them with this recipe's values as defaults.
-        p = argparse.ArgumentParser(prog="rlgen gen train", usage=GEN_TRAIN_USAGE, add_help=False,
-                                    epilog=GEN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-        _gen_train_options(p)
-        add_config_arguments(p, GenConfig, title="run keys", defaults=cfg)
-        add_config_arguments(p, type(cfg.model), title=f"{cfg.model.kind} options", prefix="model.", defaults=cfg.model)
-        if args.help:
-            from rlgen.config import to_toml
+            raise RlgenError(f"{run_dir} is not an image-model run (no config.toml); pass a directory made by 'rlgen gen train'")
+    elif args.model.endswith(".toml") or Path(args.model).is_dir():
+        cfg, run_dir = gen.load_gen_recipe(args.model), None
+    else:
+        cfg, run_dir = gen.default_config(args.model), None
+    # Options for the chosen model's own keys exist only once the model is known; the help
+    # shows them with this recipe's values as defaults.
+    p = argparse.ArgumentParser(prog="rlgen gen train", usage=GEN_TRAIN_USAGE, add_help=False,
+                                epilog=GEN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _gen_train_options(p)
+    add_config_arguments(p, GenConfig, title="run keys", defaults=cfg)
+    add_config_arguments(p, type(cfg.model), title=f"{cfg.model.kind} options", prefix="model.", defaults=cfg.model)
+    if args.help:
+        from rlgen.config import to_toml
 
-            print(p.format_help())
-            print(f"the recipe these options change ({cfg.model.kind}'s defaults, as config.toml will hold it):\n")
-            print(to_toml(cfg))
-            return 0
-        ns, rest = p.parse_known_args(extra)
-        saved, cfg = cfg, apply_overrides(cfg, overrides_from_namespace(ns, rest))
-        first = launch_rank() == 0  # under torchrun, rank 0 speaks for the run
-        if run_dir is not None:
-            from rlgen.config import check_resume_overrides
-            from rlgen.gen.base import GEN_RESUMABLE
-            from rlgen.runs import save_config
-
-            check_resume_overrides(saved, cfg, can_change=GEN_RESUMABLE, run=run_dir)  # before config.toml is written
-            if first:
-                save_config(run_dir, cfg)
-        summary = gen.train_gen(cfg, run_dir=run_dir, resume=bool(args.resume))
-        if first:
-            print_table("training finished", [(k, v) for k, v in summary.items() if isinstance(v, (int, float, str))])
+        print(p.format_help())
+        print(f"the recipe these options change ({cfg.model.kind}'s defaults, as config.toml will hold it):\n")
+        print(to_toml(cfg))
         return 0
+    ns, rest = p.parse_known_args(extra)
+    saved, cfg = cfg, apply_overrides(cfg, overrides_from_namespace(ns, rest))
+    if run_dir is not None:
+        from rlgen.config import check_resume_overrides
+        from rlgen.gen.base import GEN_RESUMABLE
+        from rlgen.runs import save_config
+
+        check_resume_overrides(saved, cfg, can_change=GEN_RESUMABLE, run=run_dir)  # before config.toml is written
+        if first:
+            save_config(run_dir, cfg)
+    summary = gen.train_gen(cfg, run_dir=run_dir, resume=bool(args.resume))
+    if first:
+        print_table("training finished", [(k, v) for k, v in summary.items() if isinstance(v, (int, float, str))])
+    return 0
+
+
+def cmd_gen(args: argparse.Namespace, extra: list[str]) -> int:
+    if args.gen_command != "train":
+        _loading(args.run_dir)
+    from rlgen.gen import run as gen
+
+    if args.gen_command == "train":
+        with contextlib.ExitStack() as holding:  # a resumed run's lock, from before its config.toml is read
+            return _gen_train(args, extra, holding)
     _no_extra(extra, f"rlgen gen {args.gen_command}")
     if args.gen_command == "sample":
         print(f"wrote {gen.sample_grid(args.run_dir, n=args.n, out=Path(args.out) if args.out else None, seed=args.seed)}")

@@ -132,6 +132,21 @@ def test_a_truncated_checkpoint_file_is_one_line(name, finished_run, tmp_path, c
                    f"{damaged} is truncated or corrupt", f"name the checkpoint before {latest.name} in")
 
 
+def test_a_checkpoint_of_another_model_or_not_of_rlgen_is_one_line(tmp_path):
+    import torch
+
+    from rlgen.checkpoint import load_checkpoint, save_checkpoint
+    from rlgen.errors import CheckpointError
+
+    vae, foreign = tmp_path / "last.pt", tmp_path / "foreign.pt"
+    save_checkpoint(vae, kind="vae", state={})
+    torch.save({"weights": torch.zeros(2)}, foreign)
+    for path, words in ((vae, f"checkpoint {vae} is for 'vae', not 'dcgan'"), (foreign, "is not an rlgen checkpoint")):
+        with pytest.raises(CheckpointError) as info:
+            load_checkpoint(path, kind="dcgan")
+        assert words in str(info.value) and "\n" not in str(info.value)
+
+
 def test_a_budget_below_one_rollout_says_what_it_trains(tmp_path, capsys):
     tiny = [a if a != "128" else "10" for a in TINY]
     assert main(["train", PPO, "--run_root", str(tmp_path), "--name", "s", *tiny]) == 0

@@ -41,8 +41,6 @@ def image_reference(tmp_path_factory) -> dict:
     return torch.load(root / "u" / "checkpoints" / "last.pt", weights_only=False)["state"]
 
 
-@pytest.mark.xfail(reason="since the bad-input checks (#19) joined exact resume, a resumed DCGAN run's weights differ "
-                          "from the uninterrupted run's at the same step; open in #19", strict=False)
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_an_image_run_signalled_at_a_random_point_resumes_bitwise(tmp_path, image_reference, signum, signalled):
     run_dir = tmp_path / "s"
@@ -54,6 +52,27 @@ def test_an_image_run_signalled_at_a_random_point_resumes_bitwise(tmp_path, imag
     assert state["step"] == image_reference["step"] == 40
     for key, value in image_reference["model"].items():
         assert torch.equal(state["model"][key], value), key
+
+
+def test_an_image_run_resumes_with_as_many_threads_as_it_started_with(tmp_path, monkeypatch):
+    """torch's default thread count belongs to the process, and CPU kernels split their sums by thread:
+    a new run writes the count it uses to config.toml, and a run resumed in a process with another
+    default trains with that count (the caller's own comes back afterwards)."""
+    from rlgen.core.trainer import Trainer
+
+    fit, seen = Trainer.fit, []
+    monkeypatch.setattr(Trainer, "fit", lambda self: (seen.append(torch.get_num_threads()), fit(self))[1])
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert main(["gen", "train", "dcgan", "--run_root", str(tmp_path), "--name", "t", *IMAGE,
+                     "--trainer.max_steps", "1"]) == 0
+        assert "torch_threads = 2" in (tmp_path / "t" / "config.toml").read_text().splitlines()
+        torch.set_num_threads(1)
+        assert main(["gen", "train", "--resume", str(tmp_path / "t"), "--trainer.max_steps", "2"]) == 0
+        assert seen == [2, 2] and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_a_second_ctrl_c_stops_at_once_with_the_command_and_no_traceback(tmp_path):
@@ -105,3 +124,35 @@ def test_a_run_directory_has_one_writer(tmp_path, capsys):
             holder.wait()
     # The lock goes with the process that held it, however it ended.
     assert main(["train", "--resume", str(rl), "--no-progress", "--eval_episodes", "0"]) == 0
+
+
+@pytest.mark.parametrize("command", ["train", "gen train"])
+def test_resuming_a_run_another_process_writes_is_refused_before_anything_changes(tmp_path, capsys, command):
+    """The lock comes first: the overrides are neither checked nor written to config.toml by a
+    process that is not the run's writer."""
+    from rlgen.config import apply_overrides
+    from rlgen.runs import save_config
+
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    if command == "train":
+        from rlgen.rl.config import TrainConfig
+
+        save_config(run_dir, TrainConfig(total_timesteps=64))
+        args = ["train", "--resume", str(run_dir), "--total_timesteps", "4096", "--no-progress"]
+    else:
+        from rlgen.gen.run import default_config
+
+        save_config(run_dir, apply_overrides(default_config("dcgan"), {"data.dataset": "digits"}))
+        args = ["gen", "train", "--resume", str(run_dir), "--trainer.max_steps", "7"]
+    holder = hold_lock(run_dir)
+    try:
+        files = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+        capsys.readouterr()
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and f"being written by another process (pid {holder.pid})" in err, err
+        assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == files  # config.toml byte for byte
+    finally:
+        holder.kill()
+        holder.wait()

@@ -1,4 +1,5 @@
-"""bench/RESULTS.md is what bench/results_md.py writes from the committed JSON: it cannot go stale."""
+"""bench/RESULTS.md is what bench/results_md.py writes from the committed JSON: it cannot go stale; nor can
+what the README points to (RESULTS.md sections, the tests of each case it says is checked)."""
 
 from __future__ import annotations
 
@@ -30,3 +31,22 @@ def test_readme_links_to_sections_that_exist():
     assert anchors, "the README links to no section of bench/RESULTS.md"
     missing = [a for a in anchors if a not in headings]
     assert not missing, f"README links to missing RESULTS.md sections: {missing}"
+
+
+def test_each_case_the_readme_says_is_checked_names_tests_that_exist():
+    """Every row of the tables under 'What is checked' ends with its tests, as ``file.py::test_name``
+    under tests/, and each is a test function of that file."""
+    import re
+
+    section = (ROOT / "README.md").read_text().split("\n## What is checked\n", 1)[1].split("\n## ", 1)[0]
+    lines = section.splitlines()
+    rows = [line for i, line in enumerate(lines) if line.startswith("| ")
+            and not (i + 1 < len(lines) and lines[i + 1].startswith("|---"))]  # the header rows aside
+    assert len(rows) > 20, "the README's 'What is checked' tables are missing"
+    missing = []
+    for row in rows:
+        named = re.findall(r"`([\w/]+\.py)::(test_\w+)`", row.rstrip(" |").rsplit(" | ", 1)[-1])
+        assert named, f"a case with no test: {row[:80]}"
+        missing += [f"{path}::{name}" for path, name in named
+                    if not re.search(rf"^def {name}\(", (ROOT / "tests" / path).read_text(), re.MULTILINE)]
+    assert not missing, f"the README names tests that do not exist: {missing}"

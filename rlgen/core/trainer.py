@@ -76,7 +76,7 @@ class TrainerConfig:
     """Drop each epoch's last, smaller batch (e.g. for batch norm with tiny remainders)."""
     deterministic: bool = False
     """Only deterministic GPU kernels, so a GPU run repeats bitwise and a resumed one goes on exactly
-    as the uninterrupted one would (slower; CPU runs repeat either way)."""
+    as the uninterrupted one would (slower; CPU runs repeat either way, at the same number of threads)."""
 
 
 @runtime_checkable

@@ -78,7 +78,9 @@ class GenConfig:
     device: str = "auto"
     """Torch device: cpu, cuda, mps or auto (a GPU when there is one)."""
     torch_threads: int = 0
-    """CPU threads for torch (0: torch's default, all cores)."""
+    """CPU threads for torch (0: torch's default, all cores). A new run writes the number it uses to its
+    config.toml and a resumed run uses as many: CPU kernels split their sums by thread, so only the same
+    count repeats a run bitwise."""
     data: DataConfig = field(default_factory=DataConfig)
     """The dataset."""
     trainer: TrainerConfig = field(default_factory=TrainerConfig)

@@ -8,6 +8,7 @@ training), ``checkpoints/last.pt`` (written atomically, resumable) and ``summary
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 from pathlib import Path
 from typing import Any, Callable
@@ -82,6 +83,11 @@ def train_gen(cfg: GenConfig, *, run_dir: Path | None = None, resume: bool = Fal
     """
     if cfg.model is None:
         raise ConfigError("the config has no model; pass a model kind such as dcgan")
+    threads = torch.get_num_threads()
+    if not resume and cfg.torch_threads == 0:
+        # The count torch's default gives here, kept in config.toml: a resumed run (another process, another
+        # default) must train with as many threads to take the same steps bitwise.
+        cfg = dataclasses.replace(cfg, torch_threads=threads)
     if cfg.torch_threads > 0:
         torch.set_num_threads(cfg.torch_threads)
     if cfg.trainer.deterministic:
@@ -115,6 +121,7 @@ def train_gen(cfg: GenConfig, *, run_dir: Path | None = None, resume: bool = Fal
         raise Interrupted(f"interrupted at once; {where}", signal.SIGINT) from None
     finally:
         distributed.teardown()
+        torch.set_num_threads(threads)  # the caller's own, as before the run
     return {"run_dir": str(run_dir), "model": cfg.model.kind, **summary}
 
 

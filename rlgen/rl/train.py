@@ -55,7 +55,8 @@ def train(
     """Train ``cfg.algo`` on ``cfg.env_id``; return the summary (also written to ``summary.json``).
 
     The run directory has one writer (:func:`rlgen.runs.hold_run`). SIGINT or SIGTERM stops the
-    run at the next boundary between rollouts, after a checkpoint, with :class:`Interrupted`.
+    run at the next boundary between rollouts, after a checkpoint, with :class:`Interrupted`; in the
+    last rollout, at the end of training, after the final evaluation and checkpoint.
 
     :param run_dir: the run directory; a new one under ``cfg.run_root`` when ``None``.
     :param resume: continue the run in ``run_dir`` from its latest checkpoint; a run that has
@@ -104,6 +105,13 @@ def _cut_short(run_dir: Path) -> Interrupted:
     where = (f"continue from its last checkpoint (step {checkpoint_step(last):,}) with: rlgen train --resume {run_dir}"
              if last is not None else "no checkpoint was written yet, so start it again")
     return Interrupted(f"interrupted at once; {where}", signal.SIGINT)
+
+
+def _stopped(stop: StopFlag, step: int | None, run_dir: Path) -> Interrupted:
+    """The plain line a run stopped by a signal ends with, once checkpointed at ``step``."""
+    name = signal.Signals(stop.received).name
+    return Interrupted(f"stopped by {name} at step {step:,} and checkpointed there; "
+                       f"continue with: rlgen train --resume {run_dir}", stop.received)
 
 
 def tb_logger(run_dir: Path, *, resumed_at: int | None = None) -> Logger:
@@ -217,9 +225,7 @@ def _train(cfg: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
             kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
             raise NonFiniteError(f"{e} [at step {model.num_timesteps:,}; {kept}]") from None
     if boundaries.stopping:
-        name = signal.Signals(stop.received).name
-        raise Interrupted(f"stopped by {name} at step {boundaries.checkpointed_at:,} and checkpointed there; "
-                          f"continue with: rlgen train --resume {run_dir}", stop.received)
+        raise _stopped(stop, boundaries.checkpointed_at, run_dir)
 
     result = None
     if eval_env is not None:
@@ -229,6 +235,11 @@ def _train(cfg: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
     if trained:
         boundaries.write_logs()
         checkpoint(model, END_OF_LEARN)
+        if stop.received is not None:
+            # Signalled in the last rollout, its update or the final evaluation: the end of learn() is the
+            # boundary that came next, so the run stops there like at any other; resumed, it only writes
+            # what a finished run holds besides (the final model and summary.json).
+            raise _stopped(stop, model.num_timesteps, run_dir)
     save_final(run_dir, model)
     wall = elapsed_before + time.time() - start
     summary: dict[str, Any] = {

@@ -4,6 +4,7 @@ TensorBoard figures, bitwise on the CPU; a finished run is left alone; evaluatio
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 from pathlib import Path
@@ -179,3 +180,33 @@ def test_a_run_signalled_at_a_random_point_resumes_bitwise(tmp_path, uninterrupt
             assert (run_dir / "checkpoints" / "latest").read_text().strip() == f"step_{step:010d}"
         assert main(["train", "--resume", str(run_dir), "--no-progress"]) == 0
     assert_same_run(uninterrupted, run_dir, tb_events)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_in_the_last_rollout_stops_the_run_like_any_other(tmp_path, signum, tb_events, capsys, monkeypatch):
+    """The rollout a signal comes in reaches the budget: the run still stops with the command that
+    continues it, checkpointed at the end of training, and the resumed run ends bitwise where the
+    uninterrupted one does. The signal is sent from within, at a step of the last rollout."""
+    from rlgen.rl.callbacks import EpisodeInfo
+
+    whole = run(tmp_path, "whole", "pendulum-ppo.toml", "--eval_every", "128", *PPO)
+    on_step = EpisodeInfo._on_step
+
+    def signalled(self) -> bool:
+        if self.model.num_timesteps == 448:  # the last rollout takes the run from 384 to 512 steps
+            os.kill(os.getpid(), signum)
+        return on_step(self)
+
+    monkeypatch.setattr(EpisodeInfo, "_on_step", signalled)
+    run_dir = tmp_path / "s"
+    capsys.readouterr()
+    assert main(["train", str(ROOT / "agents" / "pendulum-ppo.toml"), "--run_root", str(tmp_path), "--name", "s",
+                 "--eval_episodes", "1", "--no-progress", "--eval_every", "128", *PPO]) == 128 + signum
+    err = capsys.readouterr().err.strip()
+    assert err == (f"rlgen: stopped by {signal.Signals(signum).name} at step 512 and checkpointed there; "
+                   f"continue with: rlgen train --resume {run_dir}"), err
+    assert (run_dir / "checkpoints" / "latest").read_text().strip() == f"step_{512:010d}"
+    assert not (run_dir / "summary.json").exists() and not (run_dir / "model.zip").exists()
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(run_dir), "--no-progress"]) == 0
+    assert_same_run(whole, run_dir, tb_events)
