@@ -8,6 +8,7 @@ demonstrations' statistics, stored as the run's ``vecnormalize.pkl``.
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from tqdm.auto import tqdm
 
 from rlgen.demos.format import Demonstrations
-from rlgen.errors import ConfigError, NonFiniteError
+from rlgen.core.signals import StopFlag
+from rlgen.errors import ConfigError, Interrupted, NonFiniteError
 from rlgen.rl.agents import build_agent, make_env, save_agent
 from rlgen.rl.config import TrainConfig
 from rlgen.rl.evaluate import eval_seed, evaluate, imitation_score, make_eval_env
@@ -39,13 +41,16 @@ def bc_demonstrations(cfg: TrainConfig) -> Demonstrations:
 
 
 def clone_policy(model: BaseAlgorithm, venv: VecEnv, cfg: TrainConfig, demos: Demonstrations, *,
-                 progress: bool = True) -> int:
+                 progress: bool = True, stop: StopFlag | None = None, again: str = "start it again") -> int:
     """Fit ``model.policy`` to ``demos`` by maximum likelihood (``cfg.bc`` settings); return the gradient steps.
 
     When ``venv`` normalises observations, its statistics are first set to the
     demonstrations' (as if it had seen them), so the policy is cloned on the
     inputs it will get; a run that goes on training (``bc_init``) keeps
     updating them from there.
+
+    A signal caught by ``stop`` ends cloning after the epoch under way with :class:`Interrupted`,
+    whose message says that cloning keeps no checkpoint, then ``again``: how to start it again.
     """
     demos.check_spaces(venv.observation_space, venv.action_space, env_id=cfg.env_id)
     obs = demos.obs.reshape(len(demos), -1).astype(np.float32)
@@ -84,12 +89,18 @@ def clone_policy(model: BaseAlgorithm, venv: VecEnv, cfg: TrainConfig, demos: De
         model.logger.record("bc/entropy", ent.item())
         model.logger.dump(epoch)
         bar.set_postfix(nll=f"{nll.item():.3f}", refresh=False)
+        if stop is not None and stop.received is not None:
+            bar.close()
+            name = signal.Signals(stop.received).name
+            raise Interrupted(f"stopped by {name} during behaviour cloning (epoch {epoch + 1} of {cfg.bc.epochs}), "
+                              f"which keeps no checkpoint; {again}", stop.received)
     bar.close()
     policy.set_training_mode(False)
     return step
 
 
-def train_bc(cfg: TrainConfig, run_dir: Path, *, progress: bool = True) -> dict[str, Any]:
+def train_bc(cfg: TrainConfig, run_dir: Path, *, progress: bool = True, stop: StopFlag | None = None,
+             again: str = "start it again") -> dict[str, Any]:
     """Clone ``cfg.bc.demos`` into a policy; evaluate it on the env's reward; return the summary."""
     demos = bc_demonstrations(cfg)
     venv = make_env(cfg, rewards=False)
@@ -98,7 +109,7 @@ def train_bc(cfg: TrainConfig, run_dir: Path, *, progress: bool = True) -> dict[
     model = build_agent(cfg, venv)
     model.set_logger(configure(str(run_dir / "tb"), ["tensorboard"]))
     start = time.time()
-    step = clone_policy(model, venv, cfg, demos, progress=progress)
+    step = clone_policy(model, venv, cfg, demos, progress=progress, stop=stop, again=again)
     save_agent(model, run_dir / "model.zip")
     if cfg.normalize_obs:
         venv.save(str(run_dir / "vecnormalize.pkl"))

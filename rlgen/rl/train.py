@@ -97,6 +97,11 @@ def _train_alone(cfg: TrainConfig, run_dir: Path, *, resume: bool, progress: boo
             raise _cut_short(run_dir) from None
 
 
+def start_again(run_dir: Path, resume: bool) -> str:
+    """How to start over a run stopped before its first checkpoint: a new run's directory is removed."""
+    return f"start it again with: rlgen train --resume {run_dir}" if resume else "nothing was kept; start the run again"
+
+
 def _cut_short(run_dir: Path) -> Interrupted:
     try:
         last = latest_checkpoint(run_dir)
@@ -145,7 +150,7 @@ def _train(cfg: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
     if cfg.algo == "bc":
         from rlgen.rl.bc import train_bc
 
-        return train_bc(cfg, run_dir, progress=progress)
+        return train_bc(cfg, run_dir, progress=progress, stop=stop, again=start_again(run_dir, resume))
 
     ckpt = latest_checkpoint(run_dir) if resume else None
     venv = make_env(cfg, run_dir=run_dir)
@@ -179,7 +184,8 @@ def _train(cfg: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
     if ckpt is None and cfg.bc_init:
         from rlgen.rl.bc import bc_demonstrations, clone_policy
 
-        steps = clone_policy(model, venv, cfg, bc_demonstrations(cfg), progress=progress)
+        steps = clone_policy(model, venv, cfg, bc_demonstrations(cfg), progress=progress, stop=stop,
+                             again=start_again(run_dir, resume))
         log(f"policy initialised by behaviour cloning ({steps:,} gradient steps)")
 
     start = time.time()

@@ -80,3 +80,24 @@ def test_init_from_another_architecture_is_a_one_line_error(bc_run, tmp_path):
         train(cfg, run_dir=tmp_path / "bad", progress=False)
     with pytest.raises(ConfigError, match="no agent at"):
         train(base(init_from=str(tmp_path / "missing")), run_dir=tmp_path / "bad2", progress=False)
+
+
+@pytest.mark.parametrize("algo", ["bc", "ppo"])
+def test_a_signal_during_cloning_stops_it_after_the_epoch_in_one_line(tmp_path, expert, monkeypatch, algo):
+    """Cloning (a BC run, or a GAIL run's bc_init) keeps no checkpoint: a signal stops it after the
+    epoch under way, says so, and a new run leaves no directory behind."""
+    import signal
+
+    from rlgen.core.signals import StopFlag
+    from rlgen.errors import Interrupted
+
+    def signalled(self):  # as if SIGTERM arrived as soon as the flag was installed
+        self.received = signal.SIGTERM
+
+    monkeypatch.setattr(StopFlag, "install", signalled)
+    cfg = base(algo=algo, bc_init=algo == "ppo", bc=BCConfig(demos=expert, epochs=30), run_root=str(tmp_path))
+    with pytest.raises(Interrupted, match=r"stopped by SIGTERM during behaviour cloning \(epoch 1 of 30\), which keeps "
+                                          r"no checkpoint; nothing was kept; start the run again") as e:
+        train(cfg, progress=False, log=lambda _: None)
+    assert e.value.exit_code == 128 + signal.SIGTERM
+    assert not any(tmp_path.iterdir())
