@@ -4,15 +4,16 @@ settings: what keeps a GAIL policy good when it samples its actions, shown on th
 A GAIL policy can match the expert with its mean action and fall when it samples, once the
 discriminator separates the policy's samples from the expert's and its reward stops telling
 better actions from worse. Each variant is the task's GAIL recipe with some ``[[wrappers]]`` keys
-changed (``base`` changes none), trained from the same behaviour clone, seed and budget; the runs
-record evaluations with mean and sampled actions, the discriminator's accuracy on policy data and
-the policy's action noise (TensorBoard ``train/std``).
+(or other recipe keys) changed (``base`` changes none), trained from the same behaviour clone, seed
+and budget; the runs record evaluations with mean and sampled actions, the discriminator's accuracy
+on policy data and the policy's action noise (TensorBoard ``train/std``).
 
 Usage (from the repository root)::
 
     python bench/gail_sampled.py --task humanoid --variants base policy_rollouts=8 updates_per_rollout=1
 
-A variant is ``base`` or comma-separated ``key=value`` pairs of the GAIL table. Runs live in
+A variant is ``base`` or comma-separated ``key=value`` pairs: a bare key is one of the GAIL table's
+(``policy_rollouts=8``), a dotted one any recipe key (``trpo.use_sde=true``). Runs live in
 ``<runs-dir>/<task>/sampled-<variant>/`` and resume like bench/gail.py's; ``base`` is the same run
 as bench/gail.py's ``gail-n25-s<seed>`` and is read from there when that one exists. Results go to
 ``bench/results/gail_sampled.json`` and ``.png``.
@@ -44,7 +45,7 @@ def variant_overrides(variant: str) -> dict:
     pairs = [p.split("=", 1) for p in variant.split(",")]
     if any(len(p) != 2 for p in pairs):
         raise SystemExit(f"a variant is 'base' or key=value[,key=value...], not {variant!r}")
-    return {f"wrappers.0.{k}": toml_value(v) for k, v in pairs}
+    return {k if "." in k else f"wrappers.0.{k}": toml_value(v) for k, v in pairs}
 
 
 def toml_value(text: str):
