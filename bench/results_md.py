@@ -118,8 +118,12 @@ def imitation_section(d: dict) -> list[str]:
         for n in counts:
             ours = [g["return"] for _, g in _seeds(t["gail"], n)]
             theirs = [r["return"] for _, r in _seeds(t.get("imitation", {}), n)]
+            sampled_ours = [g["sampled_return"] for _, g in _seeds(t["gail"], n) if "sampled_return" in g]
             if len(ours) > 1:
                 line = f"- {n} trajectories, {len(ours)} seeds: rlgen {mean_std(ours)} ({statistics.mean(ours) / expert:.2f})"
+                if len(sampled_ours) == len(ours):
+                    line += (f", with sampled actions {mean_std(sampled_ours)} "
+                             f"({statistics.mean(sampled_ours) / expert:.2f})")
                 if theirs:
                     line += f", imitation {mean_std(theirs)} ({statistics.mean(theirs) / expert:.2f}) over {len(theirs)} seeds"
                 lines.append(line)
