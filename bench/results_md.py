@@ -145,9 +145,10 @@ def sampled_actions_section(d: dict) -> list[str]:
     lines = ["## GAIL with sampled actions", "",
              "What keeps a GAIL policy good when it samples its actions, from `bench/results/gail_sampled.json` "
              "(`python bench/gail_sampled.py`; curves in `gail_sampled.png`): the task's GAIL recipe with "
-             "some discriminator settings changed (`base` changes none), one seed, the same behaviour-clone "
-             "start and budget. Returns are the final evaluation's (10 episodes), as a fraction of the "
-             "demonstrations' mean; accuracy is the discriminator's on policy samples over the last rollouts.", ""]
+             "some discriminator (or policy) settings changed (`base` changes none), one seed, the same "
+             "behaviour-clone start and budget. Returns are the final evaluation's (10 episodes), as a fraction "
+             "of the demonstrations' mean; the discriminator's accuracy on policy samples is the mean of its "
+             "last five logged points, the policy's std its last (`train/std`).", ""]
     for t in d["tasks"].values():
         rows = []
         for name, v in sorted(t["variants"].items()):
