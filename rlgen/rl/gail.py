@@ -48,11 +48,16 @@ class StateActionDiscriminator(nn.Module):
         x = torch.cat([(obs - self.obs_mean) / self.obs_std, acts], dim=1)
         return self.net(x).squeeze(-1)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict(self, obs: np.ndarray, acts: np.ndarray) -> np.ndarray:
         """Logits for NumPy batches, without gradients, in the module's present mode (its layers
-        behave alike in both; :class:`GailReward` keeps it in eval mode between updates)."""
-        return self(torch.as_tensor(obs, dtype=torch.float32), torch.as_tensor(acts, dtype=torch.float32)).numpy()
+        behave alike in both; :class:`GailReward` keeps it in eval mode between updates). The same
+        sums as :meth:`forward`, with the small per-step input prepared in NumPy: this runs at every
+        environment step."""
+        mean, std = self.obs_mean.numpy(), self.obs_std.numpy()
+        x = np.concatenate([(np.asarray(obs, dtype=np.float32) - mean) / std, np.asarray(acts, dtype=np.float32)],
+                           axis=1)
+        return self.net(torch.from_numpy(x)).squeeze(-1).numpy()
 
 
 def bernoulli_entropy(logits: Tensor) -> Tensor:
