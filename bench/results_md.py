@@ -125,7 +125,8 @@ def imitation_section(d: dict) -> list[str]:
                     line += (f", with sampled actions {mean_std(sampled_ours)} "
                              f"({statistics.mean(sampled_ours) / expert:.2f})")
                 if theirs:
-                    line += f", imitation {mean_std(theirs)} ({statistics.mean(theirs) / expert:.2f}) over {len(theirs)} seeds"
+                    line += (f", imitation {mean_std(theirs)} ({statistics.mean(theirs) / expert:.2f}) over {len(theirs)} "
+                             f"seed{'s' if len(theirs) > 1 else ''}")
                 lines.append(line)
         tp = t.get("throughput")
         if tp:
