@@ -25,7 +25,7 @@ from rlgen.core.signals import StopFlag
 from rlgen.errors import ConfigError, Interrupted, NonFiniteError
 from rlgen.rl.agents import build_agent, make_env, save_agent
 from rlgen.rl.config import TrainConfig
-from rlgen.rl.evaluate import eval_seed, evaluate, imitation_score, make_eval_env
+from rlgen.rl.evaluate import evaluate_as_configured, imitation_score, make_eval_env
 from rlgen.runs import save_summary
 
 
@@ -121,10 +121,7 @@ def train_bc(cfg: TrainConfig, run_dir: Path, *, progress: bool = True, stop: St
     }
     if cfg.eval_episodes:
         eval_env = make_eval_env(cfg, obs_stats_from=venv)
-        summary["eval"] = evaluate(model, eval_env, episodes=cfg.eval_episodes, seed=eval_seed(cfg))
-        if cfg.eval_sampled:
-            summary["eval"]["sampled"] = evaluate(model, eval_env, episodes=cfg.eval_episodes, seed=eval_seed(cfg),
-                                                  deterministic=False)
+        summary["eval"] = evaluate_as_configured(model, eval_env, cfg)
         eval_env.close()
     imitation_score(summary, cfg)
     save_summary(run_dir, summary)

@@ -93,6 +93,16 @@ def evaluate(model: BaseAlgorithm, eval_env: VecEnv, *, episodes: int, seed: int
     }
 
 
+def evaluate_as_configured(model: BaseAlgorithm, eval_env: VecEnv, cfg: TrainConfig) -> dict:
+    """A run's evaluation: ``cfg.eval_episodes`` episodes with mean actions, and with sampled ones
+    under ``sampled`` when ``cfg.eval_sampled``, both from the run's evaluation seed."""
+    result = evaluate(model, eval_env, episodes=cfg.eval_episodes, seed=eval_seed(cfg))
+    if cfg.eval_sampled:
+        result["sampled"] = evaluate(model, eval_env, episodes=cfg.eval_episodes, seed=eval_seed(cfg),
+                                     deterministic=False)
+    return result
+
+
 def random_return(cfg: TrainConfig, *, episodes: int) -> float:
     """Mean return of uniformly random actions: the zero of an imitation score."""
     env = gym.make(cfg.env_id, **cfg.env_kwargs)

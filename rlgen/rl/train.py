@@ -24,7 +24,7 @@ from rlgen.errors import CheckpointError, ConfigError, Interrupted, NonFiniteErr
 from rlgen.rl.agents import backend, build_agent, make_env, normalize
 from rlgen.rl.callbacks import Boundaries, EpisodeInfo, EvalLog, ProgressBar, RewardHooks
 from rlgen.rl.config import TrainConfig
-from rlgen.rl.evaluate import eval_seed, evaluate, find_vecnormalize, imitation_score, make_eval_env
+from rlgen.rl.evaluate import evaluate_as_configured, find_vecnormalize, imitation_score, make_eval_env
 from rlgen.rl.resume import END_OF_LEARN, exact_envs
 from rlgen.rl.rewards import reward_wrappers
 from rlgen.rl.run_dir import (
@@ -196,10 +196,7 @@ def _train(cfg: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
         nonlocal best
         if eval_env is not None and cfg.normalize_obs:
             find_vecnormalize(eval_env).obs_rms = find_vecnormalize(m.get_env()).obs_rms.copy()
-        result = evaluate(m, eval_env, episodes=cfg.eval_episodes, seed=eval_seed(cfg))
-        if cfg.eval_sampled:
-            result["sampled"] = evaluate(m, eval_env, episodes=cfg.eval_episodes, seed=eval_seed(cfg),
-                                         deterministic=False)
+        result = evaluate_as_configured(m, eval_env, cfg)
         if cfg.eval_every and result["mean_return"] > best:
             best = result["mean_return"]
             save_best(run_dir, m, result)
