@@ -61,7 +61,8 @@ def clone_policy(model: BaseAlgorithm, venv: VecEnv, cfg: TrainConfig, demos: De
         obs = venv.normalize_obs(obs).astype(np.float32)
     policy = model.policy
     policy.set_training_mode(True)
-    optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.bc.learning_rate)
+    params = [p for name, p in policy.named_parameters() if cfg.bc.fit_std or name != "log_std"]
+    optimizer = torch.optim.Adam(params, lr=cfg.bc.learning_rate)
     obs_t = torch.as_tensor(obs, device=policy.device)
     acts_t = torch.as_tensor(demos.acts.reshape(len(demos), -1), device=policy.device)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -76,7 +77,7 @@ def clone_policy(model: BaseAlgorithm, venv: VecEnv, cfg: TrainConfig, demos: De
             _, log_prob, entropy = policy.evaluate_actions(obs_t[idx], acts_t[idx])
             nll = -log_prob.mean()
             ent = entropy.mean() if entropy is not None else torch.zeros(())
-            l2 = sum(p.pow(2).sum() for p in policy.parameters())
+            l2 = sum(p.pow(2).sum() for p in params)
             loss = nll - cfg.bc.ent_weight * ent + cfg.bc.l2_weight * l2
             if not torch.isfinite(loss):
                 raise NonFiniteError(f"behaviour cloning loss became {loss.item()} at step {step} (nll={nll.item():.4g}); "

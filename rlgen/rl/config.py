@@ -160,6 +160,11 @@ class BCConfig:
     """Weight of the policy's entropy, subtracted from the negative log-likelihood."""
     l2_weight: float = 0.0
     """Weight of the squared parameter norm added to the loss."""
+    fit_std: bool = True
+    """Fit the policy's action noise (its ``log_std``) as well as its mean action. Fitted, the
+    noise is the clone's residual error, which is the expert's own noise only when the clone fits
+    the expert well; ``false`` keeps ``policy.log_std_init`` instead (a clone that goes on
+    training with GAIL inherits its noise: see agents/humanoid-gail.toml)."""
 
     def validate(self) -> None:
         require_positive(self, "epochs", "batch_size")

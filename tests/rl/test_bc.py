@@ -55,6 +55,17 @@ def test_behaviour_cloning_reproduces_the_experts_actions(bc_run, expert, tmp_pa
     assert agreement(fresh, expert) < 0.75
 
 
+def test_the_clone_fits_its_noise_unless_told_to_keep_the_recipes(bc_run, expert, tmp_path):
+    fitted = PPO.load(str(bc_run / "model.zip")).policy.log_std.detach().numpy()
+    assert np.all(np.abs(fitted) > 0.01)  # fitted: moved from log_std_init = 0
+    cfg = base(algo="bc", policy=PolicyConfig(net_arch=[32, 32], log_std_init=-1.5))
+    cfg.bc.demos, cfg.bc.fit_std = expert, False
+    train(cfg, run_dir=tmp_path / "kept", progress=False)
+    kept = PPO.load(str(tmp_path / "kept" / "model.zip"))
+    np.testing.assert_array_equal(kept.policy.log_std.detach().numpy(), -1.5)
+    assert agreement(tmp_path / "kept", expert) > 0.9  # the mean action is cloned all the same
+
+
 def test_bc_init_clones_the_gail_demonstrations_before_training(expert, tmp_path):
     cfg = base(bc_init=True, wrappers=[GailConfig(demos=expert, hidden=[16])])
     train(cfg, run_dir=tmp_path / "run", progress=False)
