@@ -41,6 +41,7 @@ class StateActionDiscriminator(nn.Module):
         self.net = mlp(obs_dim + act_dim, 1, hidden=hidden, activation=activation)
         self.register_buffer("obs_mean", torch.as_tensor(obs_mean if obs_mean is not None else np.zeros(obs_dim), dtype=torch.float32))
         self.register_buffer("obs_std", torch.as_tensor(obs_std if obs_std is not None else np.ones(obs_dim), dtype=torch.float32))
+        self._numpy_cache: tuple[tuple[int, ...], list | None] | None = None
 
     def forward(self, obs: Tensor, acts: Tensor) -> Tensor:
         # (B, obs_dim), (B, act_dim) -> (B,)
@@ -50,14 +51,57 @@ class StateActionDiscriminator(nn.Module):
 
     @torch.inference_mode()
     def predict(self, obs: np.ndarray, acts: np.ndarray) -> np.ndarray:
-        """Logits for NumPy batches, without gradients, in the module's present mode (its layers
-        behave alike in both; :class:`GailReward` keeps it in eval mode between updates). The same
-        sums as :meth:`forward`, with the small per-step input prepared in NumPy: this runs at every
-        environment step."""
+        """Logits for NumPy batches, without gradients: the same sums as :meth:`forward`, in NumPy.
+
+        This runs at every environment step on a few rows, where torch's per-call overhead costs
+        several times the arithmetic. The layers' NumPy copies are remade whenever a parameter or
+        buffer has changed in place since they were taken (an optimiser step, ``load_state_dict``),
+        which torch counts in each tensor's version; a network with a layer NumPy lacks here runs in
+        torch. Its layers behave alike in train and eval mode.
+        """
         mean, std = self.obs_mean.numpy(), self.obs_std.numpy()
         x = np.concatenate([(np.asarray(obs, dtype=np.float32) - mean) / std, np.asarray(acts, dtype=np.float32)],
                            axis=1)
-        return self.net(torch.from_numpy(x)).squeeze(-1).numpy()
+        layers = self.numpy_layers()
+        if layers is None:
+            return self.net(torch.from_numpy(x)).squeeze(-1).numpy()
+        for layer in layers:
+            x = layer(x)
+        return x[:, 0]
+
+    def numpy_layers(self) -> list | None:
+        versions = tuple(t._version for t in self.net.parameters())
+        if self._numpy_cache is None or self._numpy_cache[0] != versions:
+            self._numpy_cache = (versions, numpy_layers(self.net))
+        return self._numpy_cache[1]
+
+
+def numpy_layers(net: nn.Sequential) -> list | None:
+    """NumPy functions computing ``net`` layer by layer (float32), or None if a layer has none here."""
+    layers = []
+    for m in net:
+        if isinstance(m, nn.Linear):
+            w, b = m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()
+            layers.append(lambda x, w=w, b=b: x @ w + b)
+        elif isinstance(m, nn.Tanh):
+            layers.append(np.tanh)
+        elif isinstance(m, nn.ReLU):
+            layers.append(lambda x: np.maximum(x, np.float32(0)))
+        elif isinstance(m, nn.LeakyReLU):
+            slope = np.float32(m.negative_slope)
+            layers.append(lambda x, slope=slope: np.where(x > 0, x, slope * x))
+        elif isinstance(m, nn.ELU):
+            alpha = np.float32(m.alpha)
+            layers.append(lambda x, alpha=alpha: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))))
+        elif isinstance(m, nn.SiLU):
+            layers.append(lambda x: x * (np.float32(0.5) + np.float32(0.5) * np.tanh(np.float32(0.5) * x)))
+        elif isinstance(m, nn.Sigmoid):
+            layers.append(lambda x: np.float32(0.5) + np.float32(0.5) * np.tanh(np.float32(0.5) * x))
+        elif isinstance(m, nn.Identity):
+            continue
+        else:
+            return None
+    return layers
 
 
 def bernoulli_entropy(logits: Tensor) -> Tensor:

@@ -121,3 +121,31 @@ def test_policies_and_discriminators_share_one_leaky_relu():
     leaky = [m for net in (model.policy, disc) for m in net.modules() if isinstance(m, nn.LeakyReLU)]
     venv.close()
     assert leaky and {m.negative_slope for m in leaky} == {0.2}
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "leaky_relu", "elu", "gelu", "silu", "sigmoid"])
+def test_step_time_logits_are_the_networks_and_follow_its_updates(activation):
+    """predict (NumPy at step time) gives forward's logits, before and after an optimiser step and a
+    load_state_dict; gelu, which has no NumPy layer here, runs in torch."""
+    rng = np.random.default_rng(0)
+    obs, acts = rng.normal(size=(64, 3)) * 3, rng.normal(size=(64, 1))
+    disc = StateActionDiscriminator(3, 1, hidden=[32, 32], activation=activation,
+                                    obs_mean=np.full(3, 0.5), obs_std=np.full(3, 2.0))
+
+    def forward():
+        with torch.no_grad():
+            return disc(torch.as_tensor(obs, dtype=torch.float32), torch.as_tensor(acts, dtype=torch.float32)).numpy()
+
+    np.testing.assert_allclose(disc.predict(obs, acts), forward(), rtol=1e-5, atol=1e-5)
+    before = disc.predict(obs, acts)
+    opt = torch.optim.SGD(disc.parameters(), lr=0.1)
+    forward_loss = disc(torch.as_tensor(obs, dtype=torch.float32), torch.as_tensor(acts, dtype=torch.float32)).pow(2).mean()
+    forward_loss.backward()
+    opt.step()
+    after = disc.predict(obs, acts)
+    assert np.abs(after - before).max() > 1e-3
+    np.testing.assert_allclose(after, forward(), rtol=1e-5, atol=1e-5)
+    fresh = StateActionDiscriminator(3, 1, hidden=[32, 32], activation=activation)
+    fresh.predict(obs, acts)  # its NumPy layers are taken, then the weights are replaced
+    fresh.load_state_dict(disc.state_dict())
+    np.testing.assert_allclose(fresh.predict(obs, acts), after, rtol=1e-5, atol=1e-5)
