@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import sys
 import time
@@ -42,7 +43,7 @@ TAGS = {"acc_policy": "gail/acc_policy", "acc_expert": "gail/acc_expert", "polic
 def variant_overrides(variant: str) -> dict:
     if variant == "base":
         return {}
-    pairs = [p.split("=", 1) for p in variant.split(",")]
+    pairs = [p.split("=", 1) for p in re.split(r",(?![^\[]*\])", variant)]  # no split inside [a, b]
     if any(len(p) != 2 for p in pairs):
         raise SystemExit(f"a variant is 'base' or key=value[,key=value...], not {variant!r}")
     return {k if "." in k else f"wrappers.0.{k}": toml_value(v) for k, v in pairs}
