@@ -79,8 +79,36 @@ def summarise(run_dir: Path, summary: dict, expert: float) -> dict:
     return entry
 
 
+def noise_scale_returns(run_dir: Path, scales: list[float], episodes: int = 10) -> list:
+    """``[[scale, mean, std], ...]``: the run's final policy evaluated with sampled actions whose noise
+    (its Gaussian's std) is multiplied by each scale, on the run's evaluation seed; at 1 this is the
+    run's own sampled evaluation. What the sampled return owes to the size of the noise alone."""
+    import math
+
+    from rlgen.rl.agents import load_agent
+    from rlgen.rl.evaluate import eval_seed, evaluate, make_eval_env
+    from rlgen.rl.run_dir import agent_files
+    from rlgen.runs import load_run_config
+    from rlgen.rl.config import TrainConfig
+
+    cfg = load_run_config(run_dir, TrainConfig)
+    model_path, stats = agent_files(run_dir)
+    model = load_agent(cfg, model_path)
+    log_std = model.policy.log_std.data.clone()
+    env = make_eval_env(cfg, obs_stats_from=stats if stats.is_file() else None)
+    out = []
+    try:
+        for scale in scales:
+            model.policy.log_std.data = log_std + math.log(scale)
+            r = evaluate(model, env, episodes=episodes, seed=eval_seed(cfg), deterministic=False)
+            out.append([scale, r["mean_return"], r["std_return"]])
+    finally:
+        env.close()
+    return out
+
+
 def plot(task: dict, path: Path) -> None:
-    fig, axes = task_axes(3, width=5.5, height=4.0)
+    fig, axes = task_axes(4, width=5.5, height=4.0, per_row=4)
     for i, (name, v) in enumerate(sorted(task["variants"].items())):
         color = f"C{i}"
         c, s = np.array(v["curve"]), np.array(v.get("sampled_curve", []))
@@ -91,12 +119,19 @@ def plot(task: dict, path: Path) -> None:
             if key in v:
                 p = np.array(v[key])
                 ax.plot(p[:, 0], p[:, 1], color=color, label=name)
+        if v.get("noise_scales"):
+            p = np.array(v["noise_scales"])
+            axes[3].errorbar(p[:, 0], p[:, 1], yerr=p[:, 2], fmt="-o", ms=3, capsize=2, color=color, label=name)
     axes[0].axhline(task["expert_return"], color="k", lw=1, label="demonstrations")
     axes[0].set_title(f"{task['env_id']}: GAIL evaluation returns", fontsize=9)
     axes[1].set_title("discriminator accuracy on policy samples", fontsize=9)
     axes[2].set_title("policy action noise (train/std)", fontsize=9)
-    for ax in axes:
+    axes[3].axhline(task["expert_return"], color="k", lw=1, label="demonstrations")
+    axes[3].set_title("final policy, sampled, its noise scaled", fontsize=9)
+    for ax in axes[:3]:
         ax.set_xlabel("environment steps")
+    axes[3].set_xlabel("multiple of the policy's action std")
+    for ax in axes:
         ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -111,6 +146,8 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=None, help="env steps per run (default: the recipe's)")
     parser.add_argument("--runs-dir", default=str(ROOT / "bench" / "runs"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "gail_sampled.json"))
+    parser.add_argument("--noise-scales", nargs="*", type=float, default=[],
+                        help="also evaluate each final policy with its action std times each of these (e.g. 1 0.75 0.5)")
     args = parser.parse_args()
 
     out = Path(args.out)
@@ -130,7 +167,13 @@ def main() -> None:
         shared = runs / f"gail-n{args.trajectories}-s{args.seed}"
         run_dir = shared if variant == "base" and shared.exists() else runs / f"sampled-{variant.replace(',', '+')}"
         summary = run(cfg, run_dir)
-        task["variants"][variant] = summarise(run_dir, summary, expert) | {"run_dir": run_dir.name}
+        entry = summarise(run_dir, summary, expert) | {"run_dir": run_dir.name}
+        known = {sc: row for sc, *row in task["variants"].get(variant, {}).get("noise_scales", [])}
+        todo = [sc for sc in args.noise_scales if sc not in known]
+        known |= {sc: row for sc, *row in noise_scale_returns(run_dir, todo)} if todo else {}
+        if known:
+            entry["noise_scales"] = [[sc, *known[sc]] for sc in sorted(known, reverse=True)]
+        task["variants"][variant] = entry
         out.write_text(json.dumps(results, indent=2) + "\n")
         plot(task, out.with_suffix(".png"))
     print(json.dumps({k: {m: v.get(m) for m in ("fraction", "sampled_fraction")} for k, v in task["variants"].items()},
