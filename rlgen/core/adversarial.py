@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -222,8 +223,10 @@ def generator_step(
     return {"loss": loss.detach(), **{name: value.detach() for name, value in stats.items()}}
 
 
-def reward_from_logits(logits: Tensor, kind: str = "gail") -> Tensor:
-    """Imitation reward from discriminator logits (high logits = expert-like).
+def reward_from_logits(logits: Tensor | np.ndarray, kind: str = "gail") -> Tensor | np.ndarray:
+    """Imitation reward from discriminator logits (high logits = expert-like), as a tensor for a
+    tensor and as an array for a NumPy array (GAIL's step-time logits, where torch's per-call
+    overhead would cost more than the sum).
 
     With ``D = sigmoid(logits) = P(expert)``:
 
@@ -236,12 +239,13 @@ def reward_from_logits(logits: Tensor, kind: str = "gail") -> Tensor:
       tasks that should end early). Named after its cost ``-log D``, the
       non-saturating generator loss.
     """
+    softplus = (lambda x: np.logaddexp(np.zeros((), x.dtype), x)) if isinstance(logits, np.ndarray) else F.softplus
     if kind == "gail":
-        return F.softplus(logits)
+        return softplus(logits)
     if kind == "airl":
         return logits
     if kind == "neg_log_d":
-        return -F.softplus(-logits)
+        return -softplus(-logits)
     raise ValueError(f"unknown reward kind {kind!r}; known: {', '.join(REWARD_KINDS)}")
 
 

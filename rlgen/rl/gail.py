@@ -70,7 +70,7 @@ class StateActionDiscriminator(nn.Module):
         return x[:, 0]
 
     def numpy_layers(self) -> list | None:
-        versions = tuple(t._version for t in self.net.parameters())
+        versions = tuple([t._version for t in self.net.parameters()])
         if self._numpy_cache is None or self._numpy_cache[0] != versions:
             self._numpy_cache = (versions, numpy_layers(self.net))
         return self._numpy_cache[1]
@@ -154,8 +154,7 @@ class GailReward(LearnedRewardWrapper):
         acts = np.asarray(actions, dtype=np.float32).reshape(len(obs), -1)
         self._policy_obs.append(obs.astype(np.float32, copy=True))
         self._policy_acts.append(acts.copy())
-        logits = torch.as_tensor(self.disc.predict(obs, acts))
-        return reward_from_logits(logits, self.config.reward).numpy()
+        return reward_from_logits(self.disc.predict(obs, acts), self.config.reward)
 
     def process_rollout(self, rewards: np.ndarray) -> np.ndarray:
         """The rewards were the discriminator's at step time; now train it on this rollout."""

@@ -108,13 +108,14 @@ class LearnedRewardWrapper(VecEnvWrapper):
                 f"the {self.name} reward became non-finite ({learned.tolist()}); "
                 "lower its learning rate or check its inputs, then resume from the last checkpoint"
             )
-        for i, info in enumerate(infos):
-            info.setdefault("reward/env", float(env_reward[i]))
-            info[f"reward/{self.name}"] = float(learned[i])
+        key, learned_list = f"reward/{self.name}", learned.tolist()  # Python floats: cheaper than NumPy's calls here
+        for info, env_r, r in zip(infos, env_reward.tolist(), learned_list):
+            info.setdefault("reward/env", env_r)
+            info[key] = r
         # The environment's own reward, which the innermost wrapper put in info: an outer wrapper's
         # incoming reward is the inner one's output (GAIL's, under VIME), not the environment's.
-        self._sums["env"] += float(np.mean([info["reward/env"] for info in infos]))
-        self._sums[self.name] += float(np.mean(learned))
+        self._sums["env"] += sum(info["reward/env"] for info in infos) / len(infos)
+        self._sums[self.name] += sum(learned_list) / len(learned_list)
         self._count += 1
         self._obs = obs
         reward = learned if self.combine == "replace" else env_reward + learned

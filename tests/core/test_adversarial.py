@@ -64,6 +64,10 @@ def test_rewards_match_numpy():
     for kind, reference in expected.items():
         got = reward_from_logits(t(logits), kind).numpy()
         np.testing.assert_allclose(got, reference, rtol=1e-9, atol=1e-12)
+        as_array = reward_from_logits(logits, kind)  # NumPy in, NumPy out: GAIL's step-time path
+        assert isinstance(as_array, np.ndarray)
+        np.testing.assert_allclose(as_array, reference, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(reward_from_logits(logits.astype(np.float32), kind), reference, rtol=1e-5, atol=1e-6)
     assert torch.all(reward_from_logits(t(logits), "gail") > 0)
     assert torch.all(reward_from_logits(t(logits), "neg_log_d") < 0)
     # Higher logits (more expert-like) always give more reward.
@@ -77,6 +81,7 @@ def test_rewards_finite_for_extreme_logits():
     logits = torch.tensor([-200.0, 200.0])
     for kind in ("gail", "airl", "neg_log_d"):
         assert torch.isfinite(reward_from_logits(logits, kind)).all()
+        assert np.isfinite(reward_from_logits(logits.numpy(), kind)).all()
 
 
 def test_gradient_penalty_linear_disc_flat_and_tuple():
