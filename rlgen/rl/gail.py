@@ -41,6 +41,9 @@ class StateActionDiscriminator(nn.Module):
         self.net = mlp(obs_dim + act_dim, 1, hidden=hidden, activation=activation)
         self.register_buffer("obs_mean", torch.as_tensor(obs_mean if obs_mean is not None else np.zeros(obs_dim), dtype=torch.float32))
         self.register_buffer("obs_std", torch.as_tensor(obs_std if obs_std is not None else np.ones(obs_dim), dtype=torch.float32))
+        # Step-time NumPy views (load_state_dict copies into these tensors in place, so they stay current).
+        self._params = list(self.net.parameters())
+        self._obs_mean, self._obs_std = self.obs_mean.numpy(), self.obs_std.numpy()
         self._numpy_cache: tuple[tuple[int, ...], list | None] | None = None
 
     def forward(self, obs: Tensor, acts: Tensor) -> Tensor:
@@ -49,28 +52,27 @@ class StateActionDiscriminator(nn.Module):
         x = torch.cat([(obs - self.obs_mean) / self.obs_std, acts], dim=1)
         return self.net(x).squeeze(-1)
 
-    @torch.inference_mode()
     def predict(self, obs: np.ndarray, acts: np.ndarray) -> np.ndarray:
         """Logits for NumPy batches, without gradients: the same sums as :meth:`forward`, in NumPy.
 
         This runs at every environment step on a few rows, where torch's per-call overhead costs
-        several times the arithmetic. The layers' NumPy copies are remade whenever a parameter or
-        buffer has changed in place since they were taken (an optimiser step, ``load_state_dict``),
-        which torch counts in each tensor's version; a network with a layer NumPy lacks here runs in
-        torch. Its layers behave alike in train and eval mode.
+        several times the arithmetic. The layers' NumPy copies are remade whenever a parameter has
+        changed in place since they were taken (an optimiser step, ``load_state_dict``), which torch
+        counts in each tensor's version; a network with a layer NumPy lacks here runs in torch. Its
+        layers behave alike in train and eval mode. The module stays on the CPU.
         """
-        mean, std = self.obs_mean.numpy(), self.obs_std.numpy()
-        x = np.concatenate([(np.asarray(obs, dtype=np.float32) - mean) / std, np.asarray(acts, dtype=np.float32)],
-                           axis=1)
+        x = np.concatenate([(np.asarray(obs, dtype=np.float32) - self._obs_mean) / self._obs_std,
+                            np.asarray(acts, dtype=np.float32)], axis=1)
         layers = self.numpy_layers()
         if layers is None:
-            return self.net(torch.from_numpy(x)).squeeze(-1).numpy()
+            with torch.inference_mode():
+                return self.net(torch.from_numpy(x)).squeeze(-1).numpy()
         for layer in layers:
             x = layer(x)
         return x[:, 0]
 
     def numpy_layers(self) -> list | None:
-        versions = tuple([t._version for t in self.net.parameters()])
+        versions = tuple([t._version for t in self._params])
         if self._numpy_cache is None or self._numpy_cache[0] != versions:
             self._numpy_cache = (versions, numpy_layers(self.net))
         return self._numpy_cache[1]
