@@ -107,34 +107,39 @@ def noise_scale_returns(run_dir: Path, scales: list[float], episodes: int = 10) 
     return out
 
 
-def plot(task: dict, path: Path) -> None:
-    fig, axes = task_axes(4, width=5.5, height=4.0, per_row=4)
-    for i, (name, v) in enumerate(sorted(task["variants"].items())):
-        color = f"C{i}"
-        c, s = np.array(v["curve"]), np.array(v.get("sampled_curve", []))
-        axes[0].plot(c[:, 0], c[:, 1], "-o", ms=3, color=color, label=f"{name}: mean action")
-        if len(s):
-            axes[0].plot(s[:, 0], s[:, 1], ":o", ms=3, color=color, label=f"{name}: sampled")
-        for ax, key in ((axes[1], "acc_policy"), (axes[2], "policy_std")):
-            if key in v:
-                p = np.array(v[key])
-                ax.plot(p[:, 0], p[:, 1], color=color, label=name)
-        if v.get("noise_scales"):
-            p = np.array(v["noise_scales"])
-            axes[3].errorbar(p[:, 0], p[:, 1], yerr=p[:, 2], fmt="-o", ms=3, capsize=2, color=color, label=name)
-    axes[0].axhline(task["expert_return"], color="k", lw=1, label="demonstrations")
-    axes[0].set_title(f"{task['env_id']}: GAIL evaluation returns", fontsize=9)
-    axes[1].set_title("discriminator accuracy on policy samples", fontsize=9)
-    axes[2].set_title("policy action noise (train/std)", fontsize=9)
-    axes[3].axhline(task["expert_return"], color="k", lw=1, label="demonstrations")
-    axes[3].set_title("final policy, sampled, its noise scaled", fontsize=9)
-    for ax in axes[:3]:
-        ax.set_xlabel("environment steps")
-    axes[3].set_xlabel("multiple of the policy's action std")
-    for ax in axes:
-        ax.legend(fontsize=6)
+def plot(results: dict, path: Path) -> None:
+    """One row per task: evaluation returns, the discriminator's accuracy on policy samples, the
+    policy's action noise, and (with --noise-scales) the final policy's sampled return against its noise."""
+    tasks = list(results["tasks"].values())
+    fig, all_axes = task_axes(4 * len(tasks), width=5.5, height=4.0, per_row=4)
+    for row, task in enumerate(tasks):
+        axes = all_axes[4 * row:4 * row + 4]
+        for i, (name, v) in enumerate(sorted(task["variants"].items())):
+            color = f"C{i % 10}"
+            c, s = np.array(v["curve"]), np.array(v.get("sampled_curve", []))
+            axes[0].plot(c[:, 0], c[:, 1], "-o", ms=3, color=color, label=f"{name}: mean action")
+            if len(s):
+                axes[0].plot(s[:, 0], s[:, 1], ":o", ms=3, color=color, label=f"{name}: sampled")
+            for ax, key in ((axes[1], "acc_policy"), (axes[2], "policy_std")):
+                if key in v:
+                    p = np.array(v[key])
+                    ax.plot(p[:, 0], p[:, 1], color=color, label=name)
+            if v.get("noise_scales"):
+                p = np.array(v["noise_scales"])
+                axes[3].errorbar(p[:, 0], p[:, 1], yerr=p[:, 2], fmt="-o", ms=3, capsize=2, color=color, label=name)
+        for ax in (axes[0], axes[3]):
+            ax.axhline(task["expert_return"], color="k", lw=1, label="demonstrations")
+        axes[0].set_title(f"{task['env_id']}: GAIL evaluation returns", fontsize=9)
+        axes[1].set_title(f"{task['env_id']}: discriminator accuracy on policy samples", fontsize=9)
+        axes[2].set_title(f"{task['env_id']}: policy action noise (train/std)", fontsize=9)
+        axes[3].set_title(f"{task['env_id']}: final policy, sampled, its noise scaled", fontsize=9)
+        for ax in axes[:3]:
+            ax.set_xlabel("environment steps")
+        axes[3].set_xlabel("multiple of the policy's action std")
+        for ax in axes:
+            ax.legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
 
 
 def main() -> None:
@@ -175,7 +180,7 @@ def main() -> None:
             entry["noise_scales"] = [[sc, *known[sc]] for sc in sorted(known, reverse=True)]
         task["variants"][variant] = entry
         out.write_text(json.dumps(results, indent=2) + "\n")
-        plot(task, out.with_suffix(".png"))
+        plot(results, out.with_suffix(".png"))
     print(json.dumps({k: {m: v.get(m) for m in ("fraction", "sampled_fraction")} for k, v in task["variants"].items()},
                      indent=2))
 
