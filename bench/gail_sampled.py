@@ -26,7 +26,6 @@ import json
 import os
 import re
 import shlex
-import sys
 import time
 import tomllib
 from pathlib import Path
@@ -142,6 +141,15 @@ def plot(results: dict, path: Path) -> None:
     fig.savefig(path, dpi=100)
 
 
+def command_for(args: argparse.Namespace, variants: list[str]) -> str:
+    words = ["--task", args.task, "--seed", str(args.seed), "--variants", *variants, "--runs-dir", args.runs_dir]
+    if args.budget:
+        words += ["--budget", str(args.budget)]
+    if args.noise_scales:
+        words += ["--noise-scales", *(f"{x:g}" for x in args.noise_scales)]
+    return "python bench/gail_sampled.py " + shlex.join(words)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="humanoid", choices=sorted(TASKS))
@@ -157,7 +165,6 @@ def main() -> None:
 
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.is_file() else {"tasks": {}}
-    command = "python bench/gail_sampled.py " + shlex.join(sys.argv[1:])
     os.chdir(ROOT)  # recipes name demonstrations relative to the repository
     runs = Path(args.runs_dir) / args.task
     base = gail_config(args.task, trajectories=args.trajectories, seed=args.seed, budget=args.budget)
@@ -166,7 +173,7 @@ def main() -> None:
     expert = float(Demonstrations.load(ROOT / base.wrappers[0].demos).episode_returns.mean())
     task = results["tasks"].setdefault(args.task, {"variants": {}})
     task.update(env_id=base.env_id, expert_return=expert, seed=args.seed, budget=base.total_timesteps,
-                command=command, machine=machine(), date=time.strftime("%Y-%m-%d"))
+                machine=machine(), date=time.strftime("%Y-%m-%d"))
     for variant in args.variants:
         cfg = apply_overrides(base, variant_overrides(variant))
         shared = runs / f"gail-n{args.trajectories}-s{args.seed}"
@@ -179,6 +186,8 @@ def main() -> None:
         if known:
             entry["noise_scales"] = [[sc, *known[sc]] for sc in sorted(known, reverse=True)]
         task["variants"][variant] = entry
+        # A command that gives the whole table: finished runs are read back, so it names every variant.
+        task["command"] = command_for(args, sorted(task["variants"]))
         out.write_text(json.dumps(results, indent=2) + "\n")
         plot(results, out.with_suffix(".png"))
     print(json.dumps({k: {m: v.get(m) for m in ("fraction", "sampled_fraction")} for k, v in task["variants"].items()},

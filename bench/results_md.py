@@ -149,19 +149,32 @@ def sampled_actions_section(d: dict) -> list[str]:
              "some discriminator (or policy) settings changed (`base` changes none), one seed, the same "
              "behaviour-clone start and budget. Returns are the final evaluation's (10 episodes), as a fraction "
              "of the demonstrations' mean; the discriminator's accuracy on policy samples is the mean of its "
-             "last five logged points, the policy's std its last (`train/std`).", ""]
+             "last five logged points, the policy's std its last (`train/std`). *Noise scaled* is the final policy "
+             "evaluated again with sampled actions whose std is multiplied by 0.75, 0.5 and 0.25 (`--noise-scales`; "
+             "at 1 it repeats the sampled evaluation exactly), as fractions of the demonstrations' mean. A "
+             "10-episode evaluation moves by a tenth of the demonstrations' return with each fall, so *second half* "
+             "averages every evaluation from half the budget on, with mean and with sampled actions.", ""]
     for t in d["tasks"].values():
         rows = []
         for name, v in sorted(t["variants"].items()):
             acc = v.get("acc_policy") or [[0, float("nan")]]
             std = v.get("policy_std") or [[0, float("nan")]]
+            scaled = " / ".join(f"{m / t['expert_return']:.2f}" for sc, m, _ in v.get("noise_scales", []) if sc != 1)
+            late = [(m, s) for (step, m, _), (_, s, _) in zip(v["curve"], v.get("sampled_curve", v["curve"]))
+                    if step >= t["budget"] / 2]
             rows.append([f"`{name}`", f"{num(v['return'])} ± {num(v['std'])} ({v['fraction']:.2f})",
                          f"{num(v['sampled_return'])} ± {num(v['sampled_std'])} ({v['sampled_fraction']:.2f})"
                          if "sampled_return" in v else "–",
+                         f"{statistics.mean(m for m, _ in late) / t['expert_return']:.2f} / "
+                         f"{statistics.mean(s for _, s in late) / t['expert_return']:.2f}" if late else "–", scaled or "–",
                          f"{statistics.mean(a for _, a in acc[-5:]):.2f}", f"{std[-1][1]:.3f}"])
         lines += [f"### {t['env_id']}", "",
                   f"Demonstrations' mean return {num(t['expert_return'])}; seed {t['seed']}, {num(t['budget'])} env steps.", ""]
-        lines += table(["variant", "mean actions", "sampled actions", "D accuracy on policy", "policy std"], rows)
+        lines += table(["variant", "mean actions", "sampled actions", "second half: mean / sampled",
+                        "noise scaled ×0.75 / ×0.5 / ×0.25",
+                        "D accuracy on policy", "policy std"], rows)
+        if t.get("finding"):
+            lines += ["", t["finding"]]
         lines += ["", *provenance(t), ""]
     return lines
 
