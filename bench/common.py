@@ -37,9 +37,10 @@ def machine(torch_threads: int = 1) -> dict:
 
 
 def run(cfg: TrainConfig, run_dir: Path) -> dict:
-    """Train unless finished; continue from the last checkpoint when interrupted."""
+    """Train unless finished; continue from the last checkpoint when interrupted, or when a finished
+    run has fewer steps than ``cfg`` asks for (a larger ``--budget`` extends the runs already made)."""
     summary = load_summary(run_dir)
-    if summary:
+    if summary and (cfg.algo == "bc" or summary["steps"] >= cfg.total_timesteps):
         return summary
     resume = run_dir.exists() and latest_checkpoint(run_dir) is not None
     return train(cfg, run_dir=run_dir, resume=resume, progress=sys.stderr.isatty())
