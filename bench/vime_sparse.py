@@ -109,6 +109,16 @@ def plot(results: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def tally(entry: dict, every: int) -> None:
+    """A task's verdicts over the runs it has so far: seeds that solved it, that solved it reliably,
+    and that had solved it at each multiple of ``every`` steps."""
+    runs = entry["runs"]
+    entry["solved_seeds"] = {m: sum(r["solved"] for r in runs.get(m, {}).values()) for m in METHODS}
+    entry["reliably_solved_seeds"] = {m: sum((r.get("final_success_rate") or 0) >= RELIABLE
+                                             for r in runs.get(m, {}).values()) for m in METHODS}
+    entry["solved_seeds_by_step"] = solved_by_step(runs, every)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", nargs="+", default=TASKS, choices=TASKS)
@@ -151,12 +161,8 @@ def main() -> None:
                     "first_solved_step": next((st for st, m, _ in curve if m > 0), None),
                     "success_curve": success,
                 }
+                tally(entry, cfg.eval_every)  # after every run, so that a task stopped part-way reads right
                 out_path.write_text(json.dumps(results, indent=2) + "\n")
-        entry["solved_seeds"] = {m: sum(r["solved"] for r in entry["runs"].get(m, {}).values()) for m in METHODS}
-        entry["reliably_solved_seeds"] = {m: sum((r.get("final_success_rate") or 0) >= RELIABLE
-                                                 for r in entry["runs"].get(m, {}).values()) for m in METHODS}
-        entry["solved_seeds_by_step"] = solved_by_step(entry["runs"], cfg.eval_every)
-        out_path.write_text(json.dumps(results, indent=2) + "\n")
         plot(results, out_path.with_suffix(".png"))
     if args.throughput_steps:
         base = config("halfcheetah", "trpo", seed=0, budget=None)
