@@ -139,6 +139,11 @@ def main() -> None:
                 for task in args.tasks for seed in range(args.seeds) for method in METHODS]
         run_through_ray(jobs, args.ray)
     for task in [] if args.throughput_only else args.tasks:
+        env_id = config(task, METHODS[0], seed=0, budget=args.budget).env_id
+        old = results["tasks"].get(task)
+        if old and old.get("env_id") not in (None, env_id):  # the task's definition changed: keep the old runs apart
+            old["env_id"] += " (superseded)"
+            results["tasks"][f"{task}-{old['env_id'].split('-')[-1].split()[0]}"] = results["tasks"].pop(task)
         entry = results["tasks"].setdefault(task, {"runs": {}})
         entry["command"] = results["command"]
         for seed in range(args.seeds):
