@@ -205,7 +205,7 @@ def vime_section(d: dict) -> list[str]:
             lines += [t["note"], ""]
         rows = []
         for method in ("vime", "trpo"):
-            for seed, r in sorted(t["runs"][method].items(), key=lambda kv: int(kv[0])):
+            for seed, r in sorted(t["runs"].get(method, {}).items(), key=lambda kv: int(kv[0])):
                 episodes = r.get("final_episodes")
                 with_reward = (f"{round(r['final_success_rate'] * episodes)} of {episodes}" if episodes
                                else f"{r['final_success_rate']:.0%} of 10 (last evaluation)")
@@ -215,9 +215,9 @@ def vime_section(d: dict) -> list[str]:
         lines += table(["method", "seed", "first evaluation with reward", "final return",
                         "final episodes with reward", "solved", "steps", "steps/s"], rows)
         solved, reliably = t["solved_seeds"], t["reliably_solved_seeds"]
-        n = len(t["runs"]["vime"])
+        n = len(t["runs"].get("vime", {}))
         lines += ["", f"Solved: TRPO+VIME {solved['vime']} of {n} seeds ({reliably['vime']} reliably), "
-                      f"TRPO {solved['trpo']} of {len(t['runs']['trpo'])} ({reliably['trpo']} reliably).  ",
+                      f"TRPO {solved['trpo']} of {len(t['runs'].get('trpo', {}))} ({reliably['trpo']} reliably).  ",
                   f"Command: `{t['command']}`", ""]
     tp = d.get("throughput")
     if tp:
