@@ -105,7 +105,7 @@ def plot(results: dict, path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle("TRPO vs TRPO+VIME, one line per seed", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.98))  # room for the title above the first row
     fig.savefig(path, dpi=110)
 
 
