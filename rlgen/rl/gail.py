@@ -78,6 +78,11 @@ class StateActionDiscriminator(nn.Module):
         return self._numpy_cache[1]
 
 
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic function without overflow: 0.5 + 0.5 tanh(x / 2), in x's float32."""
+    return np.float32(0.5) + np.float32(0.5) * np.tanh(np.float32(0.5) * x)
+
+
 def numpy_layers(net: nn.Sequential) -> list | None:
     """NumPy functions computing ``net`` layer by layer (float32), or None if a layer has none here."""
     layers = []
@@ -96,9 +101,9 @@ def numpy_layers(net: nn.Sequential) -> list | None:
             alpha = np.float32(m.alpha)
             layers.append(lambda x, alpha=alpha: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))))
         elif isinstance(m, nn.SiLU):
-            layers.append(lambda x: x * (np.float32(0.5) + np.float32(0.5) * np.tanh(np.float32(0.5) * x)))
+            layers.append(lambda x: x * _sigmoid(x))
         elif isinstance(m, nn.Sigmoid):
-            layers.append(lambda x: np.float32(0.5) + np.float32(0.5) * np.tanh(np.float32(0.5) * x))
+            layers.append(_sigmoid)
         elif isinstance(m, nn.Identity):
             continue
         else:
@@ -154,7 +159,8 @@ class GailReward(LearnedRewardWrapper):
     def reward(self, obs: np.ndarray, actions: np.ndarray, next_obs: np.ndarray, dones: np.ndarray) -> np.ndarray:
         obs = obs.reshape(len(obs), -1)
         acts = np.asarray(actions, dtype=np.float32).reshape(len(obs), -1)
-        self._policy_obs.append(obs.astype(np.float32, copy=True))
+        obs = obs.astype(np.float32, copy=True)  # kept for the discriminator's update, and scored as it is
+        self._policy_obs.append(obs)
         self._policy_acts.append(acts.copy())
         return reward_from_logits(self.disc.predict(obs, acts), self.config.reward)
 
