@@ -142,8 +142,9 @@ def main() -> None:
         env_id = config(task, METHODS[0], seed=0, budget=args.budget).env_id
         old = results["tasks"].get(task)
         if old and old.get("env_id") not in (None, env_id):  # the task's definition changed: keep the old runs apart
+            version = old["env_id"].rsplit("-", 1)[-1]  # rlgen/SparseMountainCar-v0 -> v0
             old["env_id"] += " (superseded)"
-            results["tasks"][f"{task}-{old['env_id'].split('-')[-1].split()[0]}"] = results["tasks"].pop(task)
+            results["tasks"][f"{task}-{version}"] = results["tasks"].pop(task)
         entry = results["tasks"].setdefault(task, {"runs": {}})
         entry["command"] = results["command"]
         for seed in range(args.seeds):
