@@ -45,6 +45,9 @@ def finished_run(tmp_path_factory) -> Path:
     (["--policy.net_arch", "[0]"], ["net_arch = [0]", "at least 1"]),
     (["--policy.net_arch", "[64, -3]"], ["net_arch = [64, -3]", "at least 1"]),
     (["--ppo.n_steps", "0"], ["n_steps = 0", "at least 1"]),
+    (["--policy.anneal_std_to", "0"], ["policy.anneal_std_to = 0.0", "must be in (0, 1]"]),
+    (["--policy.anneal_std_from", "1"], ["policy.anneal_std_from = 1.0", "must be in [0, 1)"]),
+    (["--algo", "sac", "--policy.anneal_std_to", "0.5"], ["anneals a ppo or trpo policy's noise; sac learns its own"]),
     (["--env_kwargs", "{gravity = 3}"], ["env Pendulum-v1 cannot be made with env_kwargs {'gravity': 3}", "it takes g"]),
 ])
 def test_bad_values_are_refused_and_leave_no_run_directory(args, words, tmp_path, capsys):

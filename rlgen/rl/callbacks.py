@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
@@ -105,6 +106,43 @@ def steps_per_collection(model: BaseAlgorithm) -> int:
     freq = getattr(model, "train_freq", None)
     per_env = freq.frequency if freq is not None and freq.unit.value == "step" else 1
     return per_env * model.n_envs
+
+
+class AnnealStd(BaseCallback):
+    """Shrinks a PPO or TRPO policy's action noise to ``to`` of what it would be by the end of
+    training (the recipe's ``policy.anneal_std_to``), its log std falling linearly from ``start`` of
+    the budget on, on top of what the updates learn.
+
+    Before each rollout the log std moves by the schedule's change since the previous one; the
+    rollout that reaches ``total`` samples at the full ``to``. The schedule is a function of the step
+    count, so a resumed run goes on where it was: place this callback before :class:`Boundaries`, and
+    the checkpoint written at a rollout's start holds that rollout's shift already.
+
+    :param resumed_at: the step a resumed run starts from (its first shift is in its checkpoint), or
+        ``None`` for a new run.
+    """
+
+    def __init__(self, total: int, to: float, start: float, *, resumed_at: int | None = None) -> None:
+        super().__init__()
+        self.total, self.to, self.start = total, to, start
+        self._at = resumed_at
+
+    def log_scale(self, step: int) -> float:
+        """The log of the factor the noise of the rollout starting at ``step`` has shrunk by."""
+        done = (step + steps_per_collection(self.model)) / self.total
+        return float(np.log(self.to)) * float(np.clip((done - self.start) / (1 - self.start), 0.0, 1.0))
+
+    def _on_rollout_start(self) -> None:
+        step = self.model.num_timesteps
+        if self._at is not None and step <= self._at:
+            return
+        shift = self.log_scale(step) - (self.log_scale(self._at) if self._at is not None else 0.0)
+        with torch.no_grad():
+            self.model.policy.log_std.add_(shift)
+        self._at = step
+
+    def _on_step(self) -> bool:
+        return True
 
 
 class RewardHooks(BaseCallback):

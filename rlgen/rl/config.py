@@ -22,9 +22,21 @@ class PolicyConfig:
     """Initial log standard deviation of the Gaussian action distribution (PPO, TRPO)."""
     ortho_init: bool = True
     """Orthogonal initialisation of the policy and value networks (PPO, TRPO)."""
+    anneal_std_to: float = 1.0
+    """Shrink the action noise (PPO, TRPO) to this fraction by the end of training, on top of what the
+    algorithm learns: its log std falls linearly from ``anneal_std_from`` of the budget on (1: never).
+    The policy's mean then learns to act under the smaller noise it will sample with."""
+    anneal_std_from: float = 0.5
+    """Fraction of ``total_timesteps`` at which ``anneal_std_to`` starts shrinking the noise."""
 
     def validate(self) -> None:
         require_positive(self, "net_arch")
+        if not 0 < self.anneal_std_to <= 1:
+            raise ValueError(f"policy.anneal_std_to = {self.anneal_std_to}: the fraction the action noise shrinks to "
+                             "must be in (0, 1] (1: keep it)")
+        if not 0 <= self.anneal_std_from < 1:
+            raise ValueError(f"policy.anneal_std_from = {self.anneal_std_from}: the fraction of the budget where "
+                             "annealing starts must be in [0, 1)")
 
 
 @dataclass
@@ -356,6 +368,9 @@ class TrainConfig:
             raise ValueError("bc_init and init_from both set the starting policy; keep one")
         if self.bc_init and self.algo not in ("ppo", "trpo"):
             raise ValueError(f"bc_init needs a ppo or trpo policy, not {self.algo}")
+        if self.policy.anneal_std_to != 1 and self.algo not in ("ppo", "trpo"):
+            raise ValueError(f"policy.anneal_std_to anneals a ppo or trpo policy's noise; {self.algo} learns its own "
+                             "(leave it at 1)")
         if self.algo == "bc" and not self.bc.demos:
             raise ValueError("algo = 'bc' needs bc.demos = 'path/to/demos.npz'")
 

@@ -31,6 +31,8 @@ CASES = {
     "trpo-sde": ("pendulum-ppo.toml", ["--algo", "trpo", "--trpo.n_steps", "64", "--trpo.use_sde", "true", *PPO]),
     "ppo-mujoco": ("pendulum-ppo.toml", ["--env_id", "InvertedPendulum-v5", *PPO]),
     "gail-ppo": ("pendulum-gail.toml", ["--wrappers.0.n_episodes", "2", *PPO]),
+    "trpo-annealed-noise": ("pendulum-ppo.toml", ["--algo", "trpo", "--trpo.n_steps", "64", "--policy.anneal_std_to", "0.5",
+                                                  "--policy.anneal_std_from", "0.25", *PPO]),
     "sac-sde": ("pendulum-ppo.toml", off_policy("sac", "torch", "--sac.use_sde", "true")),
     "tqc": ("pendulum-ppo.toml", off_policy("tqc", "torch")),
     "sac-jax": ("pendulum-ppo.toml", off_policy("sac", "jax")),
