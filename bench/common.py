@@ -46,6 +46,34 @@ def run(cfg: TrainConfig, run_dir: Path) -> dict:
     return train(cfg, run_dir=run_dir, resume=resume, progress=sys.stderr.isatty())
 
 
+#: Seed of the fresh-episode evaluations of final policies: apart from the training evaluations'
+#: (each run's own seed), as the experts' 20 fresh seeds in demos/README.md.
+FRESH_SEED = 1000
+
+
+def fresh_eval(run_dir: Path, episodes: int, *, seed: int = FRESH_SEED) -> dict:
+    """A finished run's final policy on ``episodes`` episodes of an environment seeded from ``seed``,
+    with mean actions and with sampled ones: a figure steadier than the run's own 10-episode final
+    evaluation, where one fall moves the mean by a tenth. Kept in ``run_dir/bench_fresh_eval.json``
+    and reused while the final model is the one it measured."""
+    from rlgen.rl.run_dir import agent_files, evaluate_run
+
+    model_path, _ = agent_files(run_dir)
+    cache = run_dir / "bench_fresh_eval.json"
+    key = {"episodes": episodes, "seed": seed, "model_mtime": model_path.stat().st_mtime}
+    if cache.is_file():
+        cached = json.loads(cache.read_text())
+        if all(cached.get(k) == v for k, v in key.items()):
+            return cached
+    out = dict(key)
+    for prefix, deterministic in (("", True), ("sampled_", False)):
+        _, _, result = evaluate_run(run_dir, episodes=episodes, seed=seed, deterministic=deterministic)
+        out.update({f"{prefix}return": result["mean_return"], f"{prefix}std": result["std_return"],
+                    f"{prefix}returns": result["returns"]})
+    cache.write_text(json.dumps(out, indent=2) + "\n")
+    return out
+
+
 def add_run_options(parser: argparse.ArgumentParser, *, runs_dir: Path, out: Path) -> None:
     """The options every training benchmark takes: ``--throughput-only``, ``--runs-dir``, ``--out``, ``--ray``."""
     parser.add_argument("--throughput-only", action="store_true",

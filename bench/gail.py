@@ -12,8 +12,10 @@ Every training run lives in ``bench/runs/<task>/<name>/`` and is resumable: run 
 command again after an interruption and finished runs are skipped, unfinished ones continue
 from their last checkpoint. ``imitation``'s GAIL runs in its own virtual environment (it pins
 gymnasium 0.29 and stable-baselines3 2.2), given by ``--imitation-python``; its runs cannot
-resume, so each is redone whole if interrupted. Results go to ``bench/results/gail.json`` and
-``bench/results/gail.png``.
+resume, so each is redone whole if interrupted. Each final BC and GAIL policy is also evaluated on
+``--fresh-episodes`` (50) episodes from a seed apart from training's, with mean and with sampled
+actions, steadier than a run's own 10-episode evaluation. Results go to ``bench/results/gail.json``
+and ``bench/results/gail.png``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, add_run_options, eval_curve, machine, run, run_through_ray, start_results, task_axes, throughput
+from common import ROOT, add_run_options, eval_curve, fresh_eval, machine, run, run_through_ray, start_results, task_axes, throughput
 
 from rlgen.config import apply_overrides, load_recipe
 from rlgen.demos import Demonstrations
@@ -51,7 +53,8 @@ def gail_config(task: str, *, trajectories: int, seed: int, budget: int | None) 
 
 def bc_config(gail: TrainConfig) -> TrainConfig:
     demos, n = gail.wrappers[0].demos, gail.wrappers[0].n_episodes
-    return replace(gail, algo="bc", wrappers=[], bc_init=False, bc=replace(gail.bc, demos=demos, n_episodes=n))
+    return replace(gail, algo="bc", wrappers=[], bc_init=False, bc=replace(gail.bc, demos=demos, n_episodes=n),
+                   policy=replace(gail.policy, anneal_std_to=1.0))  # cloning has no noise to anneal
 
 
 def imitation_run(task: str, demos: Path, *, trajectories: int, seed: int, budget: int, bc_epochs: int,
@@ -73,6 +76,14 @@ def imitation_run(task: str, demos: Path, *, trajectories: int, seed: int, budge
         print(f"imitation's GAIL failed on {task} (see {out / 'log.txt'})", flush=True)
         return None
     return json.loads(result_path.read_text())
+
+
+def fresh_entry(run_dir: Path, episodes: int, *, expert_return: float) -> dict:
+    """The final policy on ``episodes`` fresh episodes (:func:`common.fresh_eval`), as fractions of the demonstrations."""
+    f = fresh_eval(run_dir, episodes)
+    return {"episodes": f["episodes"], "seed": f["seed"], "return": f["return"], "std": f["std"],
+            "fraction_of_expert": f["return"] / expert_return, "sampled_return": f["sampled_return"],
+            "sampled_std": f["sampled_std"], "sampled_fraction_of_expert": f["sampled_return"] / expert_return}
 
 
 def gail_entry(summary: dict, run_dir: Path, *, expert_return: float) -> dict:
@@ -127,6 +138,9 @@ def main() -> None:
     parser.add_argument("--throughput-steps", type=int, default=30_000, help="env steps per throughput measurement (0: skip)")
     parser.add_argument("--throughput-repeats", type=int, default=2,
                         help="measurements of TRPO+GAIL, each followed by one of plain TRPO (after a first one)")
+    parser.add_argument("--fresh-episodes", type=int, default=50,
+                        help="also evaluate each final BC and GAIL policy on this many fresh episodes, mean and "
+                             "sampled actions (0: skip)")
     parser.add_argument("--imitation-python", default=str(ROOT.parent / "venv-imitation" / "bin" / "python"),
                         help="python of a venv with the imitation library ('' to run none; finished runs are still read)")
     add_run_options(parser, runs_dir=ROOT / "bench" / "runs", out=ROOT / "bench" / "results" / "gail.json")
@@ -160,6 +174,10 @@ def main() -> None:
                                      sampled_std=bc["eval"]["sampled"]["std_return"])
             g = run(cfg, runs / f"gail-{name}")
             r.setdefault("gail", {})[name] = gail_entry(g, runs / f"gail-{name}", expert_return=r["expert_return"])
+            if args.fresh_episodes:
+                for kind in ("bc", "gail"):
+                    r[kind][name]["fresh"] = fresh_entry(runs / f"{kind}-{name}", args.fresh_episodes,
+                                                         expert_return=r["expert_return"])
             # Given the same start as ours: behaviour cloning first when the recipe asks for it.
             imit = imitation_run(task, demos_path, trajectories=n, seed=seed, budget=cfg.total_timesteps,
                                  bc_epochs=cfg.bc.epochs if cfg.bc_init else 0, python=args.imitation_python,

@@ -102,6 +102,12 @@ def imitation_section(d: dict) -> list[str]:
             return f"{num(r[key + 'return'])} ± {num(r[key + 'std'])} ({r[key + 'return'] / expert:.2f})"
 
         sampled = any("sampled_return" in g for g in t.get("gail", {}).values())
+        fresh = max((g["fresh"]["episodes"] for g in t.get("gail", {}).values() if "fresh" in g), default=0)
+
+        def fresh_score(r: dict | None) -> str:
+            f = (r or {}).get("fresh")
+            return f"{f['fraction_of_expert']:.2f} / {f['sampled_fraction_of_expert']:.2f}" if f else "–"
+
         rows = []
         for n in counts:
             for seed, g in _seeds(t["gail"], n):
@@ -109,9 +115,11 @@ def imitation_section(d: dict) -> list[str]:
                 im = t.get("imitation", {}).get(f"n{n}-s{seed}")
                 row = [str(n), str(seed), num(bc["return"]) if bc else "–", score(g)]
                 row += [score(g, "sampled_")] if sampled else []
+                row += [fresh_score(bc), fresh_score(g)] if fresh else []
                 row += [score(im)] + ([score(im, "sampled_") if im else "not run"] if sampled else [])
                 rows.append(row + [num(g.get("steps_per_s"))])
         head = ["trajectories", "seed", "BC", "GAIL (rlgen)"] + (["sampled (rlgen)"] if sampled else [])
+        head += [f"BC, {fresh} fresh episodes: mean / sampled", f"GAIL (rlgen), {fresh} fresh episodes: mean / sampled"] if fresh else []
         head += ["GAIL (imitation)"] + (["sampled (imitation)"] if sampled else []) + ["rlgen steps/s"]
         lines += table(head, rows)
         lines.append("")
@@ -124,6 +132,11 @@ def imitation_section(d: dict) -> list[str]:
                 if len(sampled_ours) == len(ours):
                     line += (f", with sampled actions {mean_std(sampled_ours)} "
                              f"({statistics.mean(sampled_ours) / expert:.2f})")
+                fr = [g["fresh"] for _, g in _seeds(t["gail"], n) if "fresh" in g]
+                if len(fr) == len(ours):
+                    line += (f"; on {fr[0]['episodes']} fresh episodes each, "
+                             f"{statistics.mean(f['fraction_of_expert'] for f in fr):.2f} with the mean action and "
+                             f"{statistics.mean(f['sampled_fraction_of_expert'] for f in fr):.2f} sampled")
                 if theirs:
                     line += (f", imitation {mean_std(theirs)} ({statistics.mean(theirs) / expert:.2f}) over {len(theirs)} "
                              f"seed{'s' if len(theirs) > 1 else ''}")

@@ -21,3 +21,21 @@ def test_a_larger_budget_extends_a_finished_run_and_the_same_budget_reads_it_bac
     written = model.stat().st_mtime_ns
     assert run(cfg, tmp_path / "r") == first and model.stat().st_mtime_ns == written  # read back, not retrained
     assert run(replace(cfg, total_timesteps=256), tmp_path / "r")["steps"] == 256
+
+
+def test_a_fresh_evaluation_is_measured_once_per_final_model_and_differs_from_the_runs_own(tmp_path):
+    from common import fresh_eval
+
+    cfg = TrainConfig(env_id="Pendulum-v1", algo="ppo", total_timesteps=128, eval_episodes=2,
+                      policy=PolicyConfig(net_arch=[8]), ppo=PPOConfig(n_steps=64, batch_size=32, n_epochs=1))
+    summary = run(cfg, tmp_path / "r")
+    first = fresh_eval(tmp_path / "r", 2)
+    assert len(first["returns"]) == len(first["sampled_returns"]) == 2
+    assert first["returns"] != summary["eval"]["returns"]  # other episodes than the run's own evaluation
+    assert first["sampled_returns"] != first["returns"]
+    cache = tmp_path / "r" / "bench_fresh_eval.json"
+    written = cache.stat().st_mtime_ns
+    assert fresh_eval(tmp_path / "r", 2) == first and cache.stat().st_mtime_ns == written  # read back
+    run(replace(cfg, total_timesteps=256), tmp_path / "r")  # a new final model is measured again
+    assert fresh_eval(tmp_path / "r", 2)["model_mtime"] != first["model_mtime"]
+    assert len(fresh_eval(tmp_path / "r", 3)["returns"]) == 3
