@@ -104,6 +104,8 @@ def train_gen(cfg: GenConfig, *, run_dir: Path | None = None, resume: bool = Fal
                     name = cfg.name or cfg.model.kind
                     run_dir = new_run_dir(cfg.run_root, name)
                     log(f"{where_it_writes(run_dir, name)} (curves: tensorboard --logdir {run_dir})")
+                else:
+                    Path(run_dir).mkdir(parents=True, exist_ok=True)  # a directory the caller named
                 writing.enter_context(hold_run(run_dir))  # rank 0 alone writes the run directory
             run_dir = Path(distributed.broadcast_object(None if run_dir is None else str(run_dir)))
             try:

@@ -62,3 +62,14 @@ def test_gen_errors_are_one_line(tmp_path, capsys):
     assert main(["gen", "complete", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 4 and all(line.startswith("rlgen: error: ") for line in err)
+
+
+def test_a_run_directory_the_caller_names_is_made_when_it_does_not_exist(tmp_path):
+    from rlgen.config import apply_overrides
+    from rlgen.gen.run import default_config, train_gen
+
+    cfg = apply_overrides(default_config("dcgan"), {"data.dataset": "digits", "trainer.max_steps": 2, "trainer.epochs": 1,
+                                                    "trainer.batch_size": 16, "trainer.progress": False})
+    run_dir = tmp_path / "not" / "yet"
+    train_gen(cfg, run_dir=run_dir)
+    assert (run_dir / "summary.json").is_file()
