@@ -272,6 +272,7 @@ def images_section(d: dict) -> list[str]:
             lines.append("")
             lines.append(f"DCGAN training speed against a plain single-file PyTorch DCGAN of the same layers "
                          f"({label}, {tp['torch_threads']} torch thread(s)): {tp['ratio_rlgen_to_plain']:.2f}x.")
+    lines += reference_lines(d)
     lines += ["", *provenance(d), ""]
     for name, other in d.get("other_datasets", {}).items():
         lines += [f"### {name}", "",
@@ -279,6 +280,17 @@ def images_section(d: dict) -> list[str]:
                   f"training images from `{other.get('data_dir') or name}`; {seeds_text(other).lower()}.", ""]
         lines += images_table(other)
         lines += ["", *provenance(other), ""]
+    return lines
+
+
+def reference_lines(d: dict) -> list[str]:
+    """The plain re-implementations measured beside rlgen's models (``references`` in images.json)."""
+    lines = []
+    for name, ref in d.get("references", {}).items():
+        runs = ref["runs"]
+        each = "; ".join(f"seed {seed}: {r['accuracy']:.3f} ({r['accuracy_current']:.3f} with its current weights) "
+                         f"after {r['epochs']} epochs, {num(r['wall_time_s'])} s" for seed, r in sorted(runs.items()))
+        lines += ["", f"{ref['title']} (`{name}`, `{ref['command']}`): {each}. {ref.get('note', '')}".rstrip()]
     return lines
 
 
