@@ -289,7 +289,7 @@ def reference_lines(d: dict) -> list[str]:
     for name, ref in d.get("references", {}).items():
         runs = ref["runs"]
         each = "; ".join(f"seed {seed}: {r['accuracy']:.3f} ({r['accuracy_current']:.3f} with its current weights) "
-                         f"after {r['epochs']} epochs, {num(r['wall_time_s'])} s" for seed, r in sorted(runs.items()))
+                         f"after {r['epochs']} epochs, {num(r['wall_time_s'])} s" for seed, r in sorted(runs.items(), key=lambda kv: int(kv[0])))
         lines += ["", f"{ref['title']} (`{name}`, `{ref['command']}`): {each}. {ref.get('note', '')}".rstrip()]
     return lines
 
