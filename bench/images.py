@@ -314,11 +314,13 @@ def earlier_runs(entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def combine_runs(runs: dict[str, dict[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
-    """The mean and (with two or more seeds) standard deviation of every metric over a model's runs."""
-    keys = sorted({k for r in runs.values() for k in r["metrics"]})
+    """The mean and (with two or more seeds) standard deviation of every metric each of a model's
+    runs has. A metric some runs lack (one added to the evaluation after they ran) stays in the runs'
+    own records: a mean over the others would pass for all the seeds'."""
+    keys = sorted(set.intersection(*(set(r["metrics"]) for r in runs.values())))
     mean, std = {}, {}
     for key in keys:
-        values = [r["metrics"][key] for r in runs.values() if key in r["metrics"]]
+        values = [r["metrics"][key] for r in runs.values()]
         mean[key] = statistics.fmean(values)
         if len(values) > 1:
             std[key] = statistics.stdev(values)

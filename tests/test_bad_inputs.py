@@ -48,6 +48,9 @@ def finished_run(tmp_path_factory) -> Path:
     (["--policy.anneal_std_to", "0"], ["policy.anneal_std_to = 0.0", "must be in (0, 1]"]),
     (["--policy.anneal_std_from", "1"], ["policy.anneal_std_from = 1.0", "must be in [0, 1)"]),
     (["--algo", "sac", "--policy.anneal_std_to", "0.5"], ["anneals a ppo or trpo policy's noise; sac learns its own"]),
+    (["--policy.std", "state"], ["policy.std = 'state' and ppo.use_sde are two ways", "choose one"]),
+    (["--algo", "sac", "--policy.std", "state"], ["policy.std = 'state' is for a ppo, trpo or bc policy"]),
+    (["--policy.std", "wide"], ["policy.std", "wide"]),
     (["--env_kwargs", "{gravity = 3}"], ["env Pendulum-v1 cannot be made with env_kwargs {'gravity': 3}", "it takes g"]),
 ])
 def test_bad_values_are_refused_and_leave_no_run_directory(args, words, tmp_path, capsys):

@@ -6,6 +6,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from rlgen.rl.config import PolicyConfig, PPOConfig, TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
@@ -39,3 +42,15 @@ def test_a_fresh_evaluation_is_measured_once_per_final_model_and_differs_from_th
     run(replace(cfg, total_timesteps=256), tmp_path / "r")  # a new final model is measured again
     assert fresh_eval(tmp_path / "r", 2)["model_mtime"] != first["model_mtime"]
     assert len(fresh_eval(tmp_path / "r", 3)["returns"]) == 3
+
+
+def test_seed_figures_average_only_the_metrics_every_seed_has():
+    from images import combine_runs
+
+    runs = {"0": {"metrics": {"acc": 0.80}}, "1": {"metrics": {"acc": 0.81, "shared": 0.0}},
+            "2": {"metrics": {"acc": 0.84, "shared": 1.0}}}
+    mean, std = combine_runs(runs)
+    assert mean == {"acc": pytest.approx(np.mean([0.80, 0.81, 0.84]))}  # "shared" is not every seed's
+    assert std == {"acc": pytest.approx(np.std([0.80, 0.81, 0.84], ddof=1))}
+    mean, std = combine_runs({"1": runs["1"]})
+    assert mean == runs["1"]["metrics"] and std == {}

@@ -29,6 +29,7 @@ from rlgen.core.distributed import resolve_device
 from rlgen.core.nets import LeakyReLU, activation_class
 from rlgen.errors import ConfigError
 from rlgen.rl.config import TrainConfig
+from rlgen.rl.policies import StateStdPolicy
 from rlgen.rl.rewards import hooked_buffer_kwargs, reward_wrappers
 from rlgen.runs import damaged
 
@@ -192,7 +193,8 @@ def algo_kwargs(cfg: TrainConfig, venv: VecEnv) -> dict[str, Any]:
 def build_agent(cfg: TrainConfig, venv: VecEnv, *, tensorboard_log: str | None = None) -> BaseAlgorithm:
     """A fresh agent of ``cfg.algo`` on ``venv``."""
     device = {"device": str(resolve_device(cfg.device))} if backend(cfg) == "torch" else {}  # jax places itself
-    return algo_class(cfg)("MlpPolicy", venv, seed=cfg.seed, verbose=0, tensorboard_log=tensorboard_log,
+    policy = StateStdPolicy if cfg.policy.std == "state" else "MlpPolicy"
+    return algo_class(cfg)(policy, venv, seed=cfg.seed, verbose=0, tensorboard_log=tensorboard_log,
                            **device, **algo_kwargs(cfg, venv))
 
 

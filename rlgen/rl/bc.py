@@ -25,6 +25,7 @@ from rlgen.core.signals import StopFlag
 from rlgen.errors import ConfigError, Interrupted, NonFiniteError
 from rlgen.rl.agents import build_agent, make_env, save_agent
 from rlgen.rl.config import TrainConfig
+from rlgen.rl.policies import is_noise_parameter
 from rlgen.rl.evaluate import evaluate_as_configured, imitation_score, make_eval_env
 from rlgen.runs import save_summary
 
@@ -61,7 +62,7 @@ def clone_policy(model: BaseAlgorithm, venv: VecEnv, cfg: TrainConfig, demos: De
         obs = venv.normalize_obs(obs).astype(np.float32)
     policy = model.policy
     policy.set_training_mode(True)
-    params = [p for name, p in policy.named_parameters() if cfg.bc.fit_std or name != "log_std"]
+    params = [p for name, p in policy.named_parameters() if cfg.bc.fit_std or not is_noise_parameter(name)]
     optimizer = torch.optim.Adam(params, lr=cfg.bc.learning_rate)
     obs_t = torch.as_tensor(obs, device=policy.device)
     acts_t = torch.as_tensor(demos.acts.reshape(len(demos), -1), device=policy.device)

@@ -28,6 +28,11 @@ class PolicyConfig:
     The policy's mean then learns to act under the smaller noise it will sample with."""
     anneal_std_from: float = 0.5
     """Fraction of ``total_timesteps`` at which ``anneal_std_to`` starts shrinking the noise."""
+    std: Literal["global", "state"] = "global"
+    """Action noise of a PPO, TRPO or behaviour-cloned policy: one learned log std per action dimension
+    for every state (``global``, stable-baselines3's), or that plus a learned linear function of the
+    policy's last hidden layer (``state``), so the noise can vary from state to state as a SAC or TQC
+    expert's does; it starts as ``global`` and learns how to vary."""
 
     def validate(self) -> None:
         require_positive(self, "net_arch")
@@ -371,6 +376,13 @@ class TrainConfig:
         if self.policy.anneal_std_to != 1 and self.algo not in ("ppo", "trpo"):
             raise ValueError(f"policy.anneal_std_to anneals a ppo or trpo policy's noise; {self.algo} learns its own "
                              "(leave it at 1)")
+        if self.policy.std == "state" and self.algo not in ("ppo", "trpo", "bc"):
+            raise ValueError(f"policy.std = 'state' is for a ppo, trpo or bc policy; {self.algo}'s noise is "
+                             "state-dependent already (remove policy.std)")
+        on_policy = "ppo" if self.algo == "bc" else self.algo  # a clone is built with ppo's settings
+        if self.policy.std == "state" and getattr(getattr(self, on_policy), "use_sde", False):
+            raise ValueError(f"policy.std = 'state' and {on_policy}.use_sde are two ways to make the noise "
+                             f"state-dependent; choose one ({on_policy}.use_sde = false, or policy.std = 'global')")
         if self.algo == "bc" and not self.bc.demos:
             raise ValueError("algo = 'bc' needs bc.demos = 'path/to/demos.npz'")
 

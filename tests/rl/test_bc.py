@@ -6,6 +6,7 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
@@ -64,6 +65,50 @@ def test_the_clone_fits_its_noise_unless_told_to_keep_the_recipes(bc_run, expert
     kept = PPO.load(str(tmp_path / "kept" / "model.zip"))
     np.testing.assert_array_equal(kept.policy.log_std.detach().numpy(), -1.5)
     assert agreement(tmp_path / "kept", expert) > 0.9  # the mean action is cloned all the same
+
+
+@pytest.fixture(scope="module")
+def uneven_noise(expert, tmp_path_factory) -> str:
+    """The swing expert's states with actions whose noise depends on the state: std 0.05 where the
+    pendulum hangs (cos < 0) and 0.8 where it is up, about a mean that is a function of the state."""
+    demos = Demonstrations.load(expert)
+    rng = np.random.default_rng(0)
+    up = demos.obs[:, :1] > 0
+    demos.acts = (np.tanh(demos.obs[:, 2:3]) + rng.normal(size=demos.acts.shape) * np.where(up, 0.8, 0.05)).astype(np.float32)
+    return str(demos.save(tmp_path_factory.mktemp("uneven") / "uneven.npz"))
+
+
+def clone_stds(run_dir, demos_path) -> tuple[float, float]:
+    """The clone's median action std in the demonstrations' hanging and upright states."""
+    model, stats = PPO.load(str(run_dir / "model.zip")), load_stats(run_dir)
+    demos = Demonstrations.load(demos_path)
+    with torch.no_grad():
+        obs = torch.as_tensor(stats.normalize_obs(demos.obs), dtype=torch.float32)
+        std = model.policy.get_distribution(obs).distribution.stddev[:, 0].numpy()
+    up = demos.obs[:, 0] > 0
+    return float(np.median(std[~up])), float(np.median(std[up]))
+
+
+def test_a_state_dependent_noise_clones_an_expert_whose_noise_varies(uneven_noise, tmp_path):
+    stds = {}
+    for std in ("global", "state"):
+        cfg = base(algo="bc", policy=PolicyConfig(net_arch=[32, 32], std=std), bc=BCConfig(epochs=60, learning_rate=3e-3))
+        cfg.bc.demos = uneven_noise
+        train(cfg, run_dir=tmp_path / std, progress=False)
+        stds[std] = clone_stds(tmp_path / std, uneven_noise)
+    hanging, upright = stds["state"]
+    assert 0.02 < hanging < 0.15 and 0.5 < upright < 1.2, stds  # each near the expert's (0.05, 0.8)
+    assert stds["global"][0] == pytest.approx(stds["global"][1]), stds  # one noise for every state, in between
+    assert hanging < stds["global"][0] < upright, stds
+
+
+def test_a_clone_told_to_keep_its_noise_keeps_a_state_dependent_one_too(uneven_noise, tmp_path):
+    cfg = base(algo="bc", policy=PolicyConfig(net_arch=[32, 32], std="state", log_std_init=-1.5))
+    cfg.bc.demos, cfg.bc.fit_std = uneven_noise, False
+    train(cfg, run_dir=tmp_path / "kept", progress=False)
+    policy = PPO.load(str(tmp_path / "kept" / "model.zip")).policy
+    np.testing.assert_array_equal(policy.log_std.detach().numpy(), -1.5)
+    assert not policy.log_std_head.weight.detach().any() and not policy.log_std_head.bias.detach().any()
 
 
 def test_bc_init_clones_the_gail_demonstrations_before_training(expert, tmp_path):

@@ -33,6 +33,7 @@ CASES = {
     "gail-ppo": ("pendulum-gail.toml", ["--wrappers.0.n_episodes", "2", *PPO]),
     "trpo-annealed-noise": ("pendulum-ppo.toml", ["--algo", "trpo", "--trpo.n_steps", "64", "--policy.anneal_std_to", "0.5",
                                                   "--policy.anneal_std_from", "0.25", *PPO]),
+    "trpo-state-noise": ("pendulum-ppo.toml", ["--algo", "trpo", "--trpo.n_steps", "64", "--policy.std", "state", *PPO]),
     "sac-sde": ("pendulum-ppo.toml", off_policy("sac", "torch", "--sac.use_sde", "true")),
     "tqc": ("pendulum-ppo.toml", off_policy("tqc", "torch")),
     "sac-jax": ("pendulum-ppo.toml", off_policy("sac", "jax")),
