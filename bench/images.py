@@ -288,14 +288,17 @@ def key_figures(results: dict) -> dict[str, Any]:
 
 
 def over_seeds(entry: dict[str, Any], *keys: str) -> dict[str, Any]:
-    """Mean, standard deviation and per-seed values of some metrics of a model's runs."""
+    """Mean, standard deviation and per-seed values of some metrics of a model's runs. A metric only
+    some runs have gets its per-seed values and the seeds they are from, without a mean."""
     runs = entry["runs"]
     out: dict[str, Any] = {"seeds": [int(s) for s in runs]}
     for key in keys:
         values = [r["metrics"][key] for r in runs.values() if key in r["metrics"]]
-        if values:
+        if len(values) == len(runs):
             out[key] = {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
                         "per_seed": values}
+        elif values:
+            out[key] = {"per_seed": values, "seeds": [int(s) for s, r in runs.items() if key in r["metrics"]]}
     return out
 
 
