@@ -106,6 +106,31 @@ def noise_scale_returns(run_dir: Path, scales: list[float], episodes: int = 10) 
     return out
 
 
+def state_noise(run_dir: Path, demos_path: Path, n: int = 5000) -> float:
+    """Mean action std of the run's final policy over the first ``n`` demonstration states: the
+    noise of a ``policy.std = "state"`` policy, whose ``train/std`` logs only its state-independent part."""
+    import torch
+
+    from rlgen.demos import Demonstrations
+    from rlgen.rl.agents import load_agent
+    from rlgen.rl.run_dir import agent_files
+    from rlgen.runs import load_run_config
+    from rlgen.rl.config import TrainConfig
+
+    cfg = load_run_config(run_dir, TrainConfig)
+    model_path, stats = agent_files(run_dir)
+    model = load_agent(cfg, model_path)
+    obs = Demonstrations.load(demos_path).obs[:n]
+    if stats.is_file():
+        import pickle
+
+        with open(stats, "rb") as f:
+            obs = pickle.load(f).normalize_obs(obs)
+    with torch.no_grad():
+        dist = model.policy.get_distribution(torch.as_tensor(obs, dtype=torch.float32, device=model.device))
+        return float(dist.distribution.stddev.mean())
+
+
 def plot(results: dict, path: Path) -> None:
     """One row per task: evaluation returns, the discriminator's accuracy on policy samples, the
     policy's action noise, and (with --noise-scales) the final policy's sampled return against its noise."""
@@ -180,6 +205,8 @@ def main() -> None:
         run_dir = shared if variant == "base" and shared.exists() else runs / f"sampled-{variant.replace(',', '+')}"
         summary = run(cfg, run_dir)
         entry = summarise(run_dir, summary, expert) | {"run_dir": run_dir.name}
+        if cfg.policy.std == "state":  # train/std is only the state-independent part of its noise
+            entry["policy_std"] = [[summary["steps"], state_noise(run_dir, ROOT / base.wrappers[0].demos)]]
         known = {sc: row for sc, *row in task["variants"].get(variant, {}).get("noise_scales", [])}
         todo = [sc for sc in args.noise_scales if sc not in known]
         known |= {sc: row for sc, *row in noise_scale_returns(run_dir, todo)} if todo else {}
