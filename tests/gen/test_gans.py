@@ -25,6 +25,7 @@ from rlgen.gen.models.improved_gan.techniques import (
     data_dependent_init,
     feature_matching_loss,
     k_plus_one_losses,
+    random_shift,
 )
 from rlgen.gen.models.infogan import InfoGANConfig
 
@@ -318,6 +319,48 @@ def test_supervised_only_trains_classifier_without_generator():
     assert model.evaluate([[x_lab, y_lab]])["accuracy"] > 0.5
     with pytest.raises(NotImplementedError):
         model.sample(2)
+
+
+def numpy_shift(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """``image`` (C, H, W) moved down ``dy`` and right ``dx`` pixels (negative: up, left), zeros coming in."""
+    out = np.zeros_like(image)
+    h, w = image.shape[1:]
+    out[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = image[:, max(-dy, 0):h - max(dy, 0),
+                                                                          max(-dx, 0):w - max(dx, 0)]
+    return out
+
+
+def test_random_shift_translates_each_image_by_its_own_offset_within_the_bound():
+    torch.manual_seed(0)
+    x = torch.rand(64, 2, 6, 7)
+    shifted = random_shift(x, 2).numpy()
+    offsets = set()
+    for image, out in zip(x.numpy(), shifted):
+        matches = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if np.array_equal(out, numpy_shift(image, dy, dx))]
+        assert len(matches) == 1  # exactly one translation of at most 2 pixels, both channels alike
+        offsets |= set(matches)
+    assert len(offsets) > 15  # of the 25, most turn up among 64 images
+    assert random_shift(x, 0) is x
+
+
+def test_shift_augments_the_classifiers_training_images_only():
+    torch.manual_seed(0)
+    model = dataclasses.replace(TINY["improved_gan"], shift=2).build(info())
+    x_lab, y_lab = torch.rand(10, 1, 8, 8), torch.arange(10)
+    model.set_labelled(x_lab, y_lab)
+    opts = model.configure_optimizers()
+    model.train_step(batch(), opts, 0)  # the data-dependent initialisation reads the first batch as it is
+    seen = []
+    model.discriminator.register_forward_pre_hook(lambda _, args: seen.append(args[0].detach().clone()))
+    unlabelled = batch(labelled=0)
+    model.train_step(unlabelled, opts, 1)
+    plain = {tuple(img.flatten().tolist()) for img in torch.cat([unlabelled[0], x_lab])}
+    shown = [img for xs in seen for img in xs if img.shape == (1, 8, 8)]
+    assert shown and sum(tuple(img.flatten().tolist()) in plain for img in shown) < 0.2 * len(shown)
+    model.eval()
+    assert model.evaluate([[x_lab, y_lab]])  # evaluation reads the images as they are (no error, no shift)
+    with pytest.raises(ValueError, match="shift = -1"):
+        dataclasses.replace(TINY["improved_gan"], shift=-1).validate()
 
 
 # -- InfoGAN ----------------------------------------------------------------------

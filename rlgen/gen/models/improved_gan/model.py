@@ -47,6 +47,7 @@ from rlgen.gen.models.improved_gan.techniques import (
     data_dependent_init,
     feature_matching_loss,
     normal_init,
+    random_shift,
 )
 
 
@@ -64,6 +65,11 @@ class ImprovedGANConfig(ModelConfig):
     ema_decay: float = 0.999
     """Semi-supervised: decay of a moving average of the classifier's weights, which classify
     and evaluate use (the paper's code tests such an average); 0: the current weights."""
+    shift: int = 0
+    """Semi-supervised: translate every real training image (unlabelled and labelled, each time it is
+    used) by up to this many pixels in each direction, so the classifier learns from more than the
+    few images it has; the generator then matches the shifted images' features. 0: the paper's
+    unaugmented training. Evaluation and the weight average's test see the images as they are."""
     supervised_only: bool = False
     """Train only the classifier (the same discriminator network) on the labelled images, no generator: the baseline."""
     arch: Literal["mlp", "conv"] = "mlp"
@@ -116,6 +122,10 @@ class ImprovedGANConfig(ModelConfig):
     discriminator then outran the generator for longer (test accuracy 0.830 against 0.851 after 60 epochs)."""
 
     def validate(self) -> None:
+        if self.shift < 0:
+            raise ValueError(f"shift = {self.shift}: the largest translation of a training image in pixels must be 0 or more")
+        if self.shift and not self.semi_supervised:
+            raise ValueError("shift augments the semi-supervised classifier's images; set semi_supervised = true, or shift = 0")
         if self.supervised_only and not self.semi_supervised:
             raise ValueError("supervised_only is the baseline of semi_supervised; set semi_supervised = true too")
         if not 0.5 < self.real_label <= 1.0:
@@ -299,6 +309,10 @@ class ImprovedGAN(GenerativeModel):
             if self.hist_d is not None:  # average from the initialised weights on
                 self.hist_d = HistoricalAverage(self.discriminator.parameters())
         labelled = self._labelled_batch(x, y, x.shape[0], step) if cfg.semi_supervised else None
+        if cfg.shift:
+            x = random_shift(x, cfg.shift)
+            if labelled is not None:
+                labelled = (random_shift(labelled[0], cfg.shift), labelled[1])
         if cfg.supervised_only:
             out = self._supervised_step(labelled, optimizers["d"])
             self._update_ema(step=step)
