@@ -58,8 +58,9 @@ def bc_config(gail: TrainConfig) -> TrainConfig:
 
 
 def imitation_run(task: str, demos: Path, *, trajectories: int, seed: int, budget: int, bc_epochs: int,
-                  python: str, out: Path) -> dict | None:
-    """imitation's GAIL result: a finished run's, else a new run's when ``python`` names its venv."""
+                  python: str, out: Path, rollout: tuple[int, int, float] | None = None) -> dict | None:
+    """imitation's GAIL result: a finished run's, else a new run's when ``python`` names its venv.
+    ``rollout``: the recipe's TRPO ``(n_envs, n_steps, gamma)`` for imitation's learner to use too."""
     result_path = out / "result.json"
     if result_path.is_file():
         return json.loads(result_path.read_text())
@@ -69,6 +70,8 @@ def imitation_run(task: str, demos: Path, *, trajectories: int, seed: int, budge
     cmd = [python, str(ROOT / "bench" / "imitation_gail.py"), "--demos", str(demos), "--env",
            TASKS[task]["imitation_env"], "--trajectories", str(trajectories), "--seed", str(seed),
            "--steps", str(budget), "--bc-epochs", str(bc_epochs), "--out", str(result_path)]
+    if rollout is not None:
+        cmd += ["--n-envs", str(rollout[0]), "--n-steps", str(rollout[1]), "--gamma", str(rollout[2])]
     print("running", " ".join(cmd), flush=True)
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     (out / "log.txt").write_text(proc.stdout + proc.stderr)
@@ -181,7 +184,8 @@ def main() -> None:
             # Given the same start as ours: behaviour cloning first when the recipe asks for it.
             imit = imitation_run(task, demos_path, trajectories=n, seed=seed, budget=cfg.total_timesteps,
                                  bc_epochs=cfg.bc.epochs if cfg.bc_init else 0, python=args.imitation_python,
-                                 out=runs / f"imitation-{name}")
+                                 out=runs / f"imitation-{name}",
+                                 rollout=(cfg.n_envs, cfg.trpo.n_steps, cfg.trpo.gamma) if cfg.algo == "trpo" else None)
             if imit is not None:
                 r.setdefault("imitation", {})[name] = imit
             out_path.parent.mkdir(parents=True, exist_ok=True)

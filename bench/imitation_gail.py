@@ -121,6 +121,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, required=True)
     p.add_argument("--n-envs", type=int, default=2)
     p.add_argument("--n-steps", type=int, default=2048)
+    p.add_argument("--gamma", type=float, default=0.995, help="discount of the learner and of its reward normalisation")
     p.add_argument("--eval-every", type=int, default=100_000)
     p.add_argument("--bc-epochs", type=int, default=0,
                    help="start the learner by imitation's behaviour cloning for this many epochs (0: from scratch)")
@@ -134,7 +135,7 @@ def main() -> None:
     wrap = [lambda env, _: FirstDims(env, obs_dim) if env.observation_space.shape[0] > obs_dim else env]
     venv = make_vec_env(args.env, n_envs=args.n_envs, rng=np.random.default_rng(args.seed),
                         env_make_kwargs=env_kwargs, post_wrappers=wrap)
-    learner = TRPO("MlpPolicy", VecNormalize(venv, gamma=0.995), n_steps=args.n_steps, batch_size=256, gamma=0.995,
+    learner = TRPO("MlpPolicy", VecNormalize(venv, gamma=args.gamma), n_steps=args.n_steps, batch_size=256, gamma=args.gamma,
                    gae_lambda=0.97, target_kl=0.01, cg_damping=0.1, cg_max_steps=15, n_critic_updates=10,
                    learning_rate=1e-3, policy_kwargs={"net_arch": [100, 100], "activation_fn": torch.nn.Tanh},
                    seed=args.seed)
@@ -146,7 +147,7 @@ def main() -> None:
     # The policy sees normalised observations, as in rlgen; normalisation goes above imitation's
     # buffering wrapper so the discriminator, like rlgen's, compares raw policy observations with
     # raw demonstrations (its input layer normalises both alike).
-    train_env = VecNormalize(trainer.venv_train, norm_obs=True, norm_reward=True, gamma=0.995)
+    train_env = VecNormalize(trainer.venv_train, norm_obs=True, norm_reward=True, gamma=args.gamma)
     learner.set_env(train_env)
     if args.bc_epochs:
         bc_init(learner, train_env, trajs, epochs=args.bc_epochs, seed=args.seed)

@@ -54,3 +54,21 @@ def test_seed_figures_average_only_the_metrics_every_seed_has():
     assert std == {"acc": pytest.approx(np.std([0.80, 0.81, 0.84], ddof=1))}
     mean, std = combine_runs({"1": runs["1"]})
     assert mean == runs["1"]["metrics"] and std == {}
+
+
+def test_the_iaf_gap_is_taken_per_epoch_over_the_seeds_that_have_both_posteriors():
+    from iaf_curve import gaps
+
+    def run(iaf, diag):
+        return {"iaf": {"curves": {"nll": iaf, "elbo": [[e, -v] for e, v in iaf]}},
+                "diagonal": {"curves": {"nll": diag, "elbo": [[e, -v] for e, v in diag]}}}
+
+    runs = {"0": run([[5, 100.0], [10, 95.0]], [[5, 101.0], [10, 97.0]]),
+            "1": run([[5, 102.0], [10, 96.0]], [[5, 102.5], [10, 97.0]]),
+            "2": run([[5, 99.0]], [[5, 101.5]])}  # its 10-epoch evaluations not yet made
+    nll = gaps(runs, "nll")
+    assert [p["epoch"] for p in nll] == [5, 10]
+    assert nll[0]["per_seed"] == {"0": 1.0, "1": 0.5, "2": 2.5}
+    assert nll[0]["mean"] == pytest.approx(4.0 / 3) and nll[0]["std"] == pytest.approx(np.std([1.0, 0.5, 2.5], ddof=1))
+    assert nll[1]["per_seed"] == {"0": 2.0, "1": 1.0}
+    assert gaps(runs, "elbo") == nll  # an ELBO gap is the same difference the other way round (IAF's minus diagonal's)
