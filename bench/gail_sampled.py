@@ -197,14 +197,17 @@ def main() -> None:
 
     expert = float(Demonstrations.load(ROOT / base.wrappers[0].demos).episode_returns.mean())
     task = results["tasks"].setdefault(args.task, {"variants": {}})
-    task.update(env_id=base.env_id, expert_return=expert, seed=args.seed, budget=base.total_timesteps,
-                machine=machine(), date=time.strftime("%Y-%m-%d"))
+    # The table's budget is its first invocation's; a variant run at another keeps its own budget and command.
+    task.setdefault("budget", base.total_timesteps)
+    task.update(env_id=base.env_id, expert_return=expert, seed=args.seed, machine=machine(), date=time.strftime("%Y-%m-%d"))
     for variant in args.variants:
         cfg = apply_overrides(base, variant_overrides(variant))
         shared = runs / f"gail-n{args.trajectories}-s{args.seed}"
         run_dir = shared if variant == "base" and shared.exists() else runs / f"sampled-{variant.replace(',', '+')}"
         summary = run(cfg, run_dir)
         entry = summarise(run_dir, summary, expert) | {"run_dir": run_dir.name}
+        if cfg.total_timesteps != task["budget"]:
+            entry.update(budget=cfg.total_timesteps, command=command_for(args, [variant]))
         if cfg.policy.std == "state":  # train/std is only the state-independent part of its noise
             entry["policy_std"] = [[summary["steps"], state_noise(run_dir, ROOT / base.wrappers[0].demos)]]
         known = {sc: row for sc, *row in task["variants"].get(variant, {}).get("noise_scales", [])}
@@ -213,8 +216,9 @@ def main() -> None:
         if known:
             entry["noise_scales"] = [[sc, *known[sc]] for sc in sorted(known, reverse=True)]
         task["variants"][variant] = entry
-        # A command that gives the whole table: finished runs are read back, so it names every variant.
-        task["command"] = command_for(args, sorted(task["variants"]))
+        # A command that gives the table's rows at its budget: finished runs are read back, so it names each.
+        if cfg.total_timesteps == task["budget"]:
+            task["command"] = command_for(args, sorted(v for v, e in task["variants"].items() if "budget" not in e))
         out.write_text(json.dumps(results, indent=2) + "\n")
         plot(results, out.with_suffix(".png"))
     print(json.dumps({k: {m: v.get(m) for m in ("fraction", "sampled_fraction")} for k, v in task["variants"].items()},

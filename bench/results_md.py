@@ -173,9 +173,10 @@ def sampled_actions_section(d: dict) -> list[str]:
             acc = v.get("acc_policy") or [[0, float("nan")]]
             std = v.get("policy_std") or [[0, float("nan")]]
             scaled = " / ".join(f"{m / t['expert_return']:.2f}" for sc, m, _ in v.get("noise_scales", []) if sc != 1)
+            budget = v.get("budget", t["budget"])
             late = [(m, s) for (step, m, _), (_, s, _) in zip(v["curve"], v.get("sampled_curve", v["curve"]))
-                    if step >= t["budget"] / 2]
-            rows.append([f"`{name}`", f"{num(v['return'])} ± {num(v['std'])} ({v['fraction']:.2f})",
+                    if step >= budget / 2]
+            rows.append([f"`{name}`" + (f" ({num(budget)} steps)" if budget != t["budget"] else ""), f"{num(v['return'])} ± {num(v['std'])} ({v['fraction']:.2f})",
                          f"{num(v['sampled_return'])} ± {num(v['sampled_std'])} ({v['sampled_fraction']:.2f})"
                          if "sampled_return" in v else "–",
                          f"{statistics.mean(m for m, _ in late) / t['expert_return']:.2f} / "
@@ -188,7 +189,10 @@ def sampled_actions_section(d: dict) -> list[str]:
                         "D accuracy on policy", "policy std"], rows)
         if t.get("finding"):
             lines += ["", t["finding"]]
-        lines += ["", *provenance(t), ""]
+        own = [f"`{name}`, at its own budget: `{v['command']}`" for name, v in sorted(t["variants"].items())
+               if "command" in v]
+        prov = [line.rstrip() for line in provenance(t)] + own
+        lines += ["", *[line + "  " for line in prov[:-1]], *prov[-1:], ""]
     return lines
 
 
