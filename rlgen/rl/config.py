@@ -181,7 +181,7 @@ class BCConfig:
     """Fit the policy's action noise (its ``log_std``) as well as its mean action. Fitted, the
     noise is the clone's residual error, which is the expert's own noise only when the clone fits
     the expert well; ``false`` keeps ``policy.log_std_init`` instead (a clone that goes on
-    training with GAIL inherits its noise: see agents/humanoid-gail.toml)."""
+    training with GAIL inherits its noise: bench/gail_sampled.py measures what that does)."""
 
     def validate(self) -> None:
         require_positive(self, "epochs", "batch_size")
