@@ -153,6 +153,7 @@ class Trainer:
         self.train_data = _as_dataset(train_data)
         self.test_data = None if test_data is None else _as_dataset(test_data)
         self.model_config = _as_plain_dict(model_config)
+        self._config_defaults = _field_defaults(model_config)
         self.device = next(model.parameters(), torch.empty(0)).device
         self.rank, self.world_size = distributed.world()
         self.is_main = self.rank == 0
@@ -362,9 +363,11 @@ class Trainer:
     def _load(self) -> None:
         state = load_checkpoint(self.checkpoint_path, kind=self.kind)
         saved = _as_plain_dict(state.get("model_config"))
-        if _normalise(saved) != _normalise(self.model_config):
-            given = self.model_config
-            keys = sorted(k for k in saved | given if _normalise(saved.get(k)) != _normalise(given.get(k)))
+        given = self.model_config
+        # A setting added to the model since the checkpoint was made reads as its default there.
+        saved = {k: self._config_defaults[k] for k in given if k not in saved and k in self._config_defaults} | saved
+        keys = sorted(k for k in saved | given if _normalise(saved.get(k)) != _normalise(given.get(k)))
+        if keys:
             raise CheckpointError(
                 f"checkpoint {self.checkpoint_path} was made with a different model config "
                 f"(keys differ: {', '.join(keys)}); use the original settings or a new run directory"
@@ -428,6 +431,19 @@ def _as_plain_dict(config: Any) -> dict[str, Any]:
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
         return dataclasses.asdict(config)
     return dict(config)
+
+
+def _field_defaults(config: Any) -> dict[str, Any]:
+    """The defaults of a dataclass config's fields (none for a dict)."""
+    if not (dataclasses.is_dataclass(config) and not isinstance(config, type)):
+        return {}
+    out = {}
+    for f in dataclasses.fields(config):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
 
 
 def _normalise(value: Any) -> Any:

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
-from rlgen.checkpoint import load_checkpoint
+from rlgen.checkpoint import load_checkpoint, save_checkpoint
 from rlgen.core.trainer import Trainer, TrainableModel, TrainerConfig
 from rlgen.errors import CheckpointError, NonFiniteError
 
@@ -247,6 +247,17 @@ def test_resume_with_a_different_model_config_is_refused(tmp_path) -> None:
     with pytest.raises(CheckpointError, match=r"keys differ: lr, sizes") as info:
         _trainer(tmp_path, resume=True, model_cfg=other).fit()
     assert "\n" not in str(info.value)
+
+
+def test_a_setting_added_since_the_checkpoint_resumes_at_its_default_only(tmp_path) -> None:
+    _trainer(tmp_path, max_steps=2).fit()
+    path = tmp_path / "checkpoints" / "last.pt"
+    state = load_checkpoint(path, kind="tiny")
+    del state["model_config"]["hidden"]  # as if made before TinyConfig had it
+    save_checkpoint(path, kind="tiny", state=state)
+    with pytest.raises(CheckpointError, match=r"keys differ: hidden\)"):
+        _trainer(tmp_path, resume=True, max_steps=4, model_cfg=TinyConfig(hidden=3)).fit()
+    assert _trainer(tmp_path, resume=True, max_steps=4).fit()["steps"] == 4.0
 
 
 def test_resume_with_a_different_batch_size_is_refused(tmp_path) -> None:
