@@ -131,6 +131,8 @@ class Trainer:
     :param test_data: evaluated with ``model.evaluate`` when given.
     :param model_config: the model's settings (a dataclass or dict), stored in
         checkpoints and required to match on resume.
+    :param model_defaults: the default of each setting (by default a dataclass config's field
+        defaults): a setting the checkpoint lacks, added since it was made, matches at its default.
     :param kind: the checkpoint kind, so another model's checkpoint is refused.
     :param resume: continue from ``run_dir/checkpoints/last.pt``.
     """
@@ -144,6 +146,7 @@ class Trainer:
         run_dir: str | Path,
         test_data: Dataset | Tensor | np.ndarray | None = None,
         model_config: Any = None,
+        model_defaults: dict[str, Any] | None = None,
         kind: str = "model",
         resume: bool = False,
     ) -> None:
@@ -153,7 +156,7 @@ class Trainer:
         self.train_data = _as_dataset(train_data)
         self.test_data = None if test_data is None else _as_dataset(test_data)
         self.model_config = _as_plain_dict(model_config)
-        self._config_defaults = _field_defaults(model_config)
+        self._config_defaults = _field_defaults(model_config) if model_defaults is None else dict(model_defaults)
         self.device = next(model.parameters(), torch.empty(0)).device
         self.rank, self.world_size = distributed.world()
         self.is_main = self.rank == 0

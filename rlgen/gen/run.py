@@ -137,7 +137,8 @@ def _fit(cfg: GenConfig, model: GenerativeModel, train: Any, test: Any, *, run_d
         x_lab, y_lab = _labelled(train)
         model.set_labelled(x_lab.to(model.device), y_lab.to(model.device))
     trainer = Trainer(model=model, train_data=train, test_data=test, config=cfg.trainer, run_dir=run_dir,
-                      model_config=to_dict(cfg.model), kind=cfg.model.kind, resume=resume)
+                      model_config=to_dict(cfg.model),
+                      model_defaults=to_dict(type(cfg.model)()), kind=cfg.model.kind, resume=resume)
     trainers.append(trainer)
     summary = trainer.fit()
     model = trainer.model
