@@ -69,7 +69,9 @@ class ImprovedGANConfig(ModelConfig):
     """Semi-supervised: translate every real training image (unlabelled and labelled, each time it is
     used) by up to this many pixels in each direction, so the classifier learns from more than the
     few images it has; the generator then matches the shifted images' features. 0: the paper's
-    unaugmented training. Evaluation and the weight average's test see the images as they are."""
+    unaugmented training. Evaluation and the weight average's test see the images as they are.
+    On mnist5k with 100 labels (seed 0, 300 epochs) shift 2 lifted the supervised-only baseline
+    from 0.785 to 0.859 but not the semi-supervised GAN (0.941 to 0.932), whose generator collapsed."""
     supervised_only: bool = False
     """Train only the classifier (the same discriminator network) on the labelled images, no generator: the baseline."""
     arch: Literal["mlp", "conv"] = "mlp"
