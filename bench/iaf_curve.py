@@ -29,10 +29,10 @@ from typing import Any
 import torch
 
 from common import ROOT, machine, train_curve
+from images import train
 
 from rlgen.config import apply_overrides
-from rlgen.gen.run import default_config, train_gen
-from rlgen.runs import load_summary
+from rlgen.gen.run import default_config
 
 POSTERIORS = ("iaf", "diagonal")
 METRICS = ("nll", "elbo")
@@ -45,15 +45,6 @@ def run_config(posterior: str, seed: int, args: argparse.Namespace):
         "model.iw_samples": args.iw_samples, "trainer.seed": seed, "trainer.epochs": args.epochs,
         "trainer.eval_every": args.eval_every, "trainer.progress": sys.stderr.isatty(),
     }, source="bench/iaf_curve.py")
-
-
-def train(cfg, run_dir: Path) -> dict[str, Any]:
-    summary = load_summary(run_dir)
-    if summary:
-        return summary
-    resume = (run_dir / "checkpoints" / "last.pt").is_file()
-    print(f"{'resuming' if resume else 'training'} {run_dir}", flush=True)
-    return train_gen(cfg, run_dir=run_dir, resume=resume)
 
 
 def curves(run_dir: Path, steps_per_epoch: float) -> dict[str, list[list[float]]]:
