@@ -318,6 +318,28 @@ def images_table(d: dict) -> list[str]:
     return table(["model", "epochs", "figures", "trained on", "training (s)", "paper, full MNIST (for scale)"], rows)
 
 
+def iaf_curve_section(d: dict) -> list[str]:
+    seeds = sorted(d["runs"], key=int)
+    lines = ["### IAF against the diagonal VAE over training", "",
+             "From `bench/results/iaf_curve.json` (`python bench/iaf_curve.py`, plot `iaf_curve.png`): the "
+             f"default VAE recipe with each posterior, seeds {', '.join(seeds)}, {d['epochs']} epochs of "
+             f"{d['dataset']}, test NLL ({d['iw_samples']} importance samples) and ELBO every "
+             f"{d['eval_every']} epochs, in nats on dynamically binarised images. Positive: IAF is better.", ""]
+    elbo = {p["epoch"]: p for p in d["gap"]["elbo"]}
+    rows = []
+    for p in d["gap"]["nll"]:
+        e = elbo.get(p["epoch"])
+        nll = {post: statistics.mean(dict(map(tuple, r[post]["curves"]["nll"]))[p["epoch"]] for r in d["runs"].values())
+               for post in ("iaf", "diagonal")}
+        rows.append([f"{p['epoch']:g}", num(nll["iaf"], 1), num(nll["diagonal"], 1),
+                     f"{p['mean']:+.2f} ± {p['std']:.2f}", f"{e['mean']:+.2f} ± {e['std']:.2f}" if e else "–"])
+    lines += table(["epoch", "IAF NLL", "diagonal NLL", "NLL gap", "ELBO gap"], rows)
+    times = {post: statistics.mean(r[post]["train_wall_time_s"] for r in d["runs"].values()) for post in ("iaf", "diagonal")}
+    lines += ["", f"Training time per run: IAF {num(times['iaf'])} s, diagonal {num(times['diagonal'])} s "
+              f"({times['iaf'] / times['diagonal']:.2f}x), evaluations included.", "", *provenance(d), ""]
+    return lines
+
+
 # ------------------------------------------------------------------- scaling
 
 
@@ -391,7 +413,7 @@ def experts_section(d: dict) -> list[str]:
 def render() -> str:
     """RESULTS.md's text, from the JSON files present in bench/results/."""
     load = {name: json.loads((RESULTS / f"{name}.json").read_text())
-            for name in ("experts", "expert_learners", "gail", "gail_sampled", "vime_sparse", "images", "scaling") if (RESULTS / f"{name}.json").is_file()}
+            for name in ("experts", "expert_learners", "gail", "gail_sampled", "vime_sparse", "images", "iaf_curve", "scaling") if (RESULTS / f"{name}.json").is_file()}
     lines = ["# Benchmark results", "",
              "<!-- Written by bench/results_md.py from bench/results/*.json; edit those or the script, "
              "not this file. -->", "",
@@ -399,7 +421,7 @@ def render() -> str:
              "`bench/` write; the README quotes the headlines.", ""]
     sections = {"experts": experts_section, "expert_learners": expert_learners_section, "gail": imitation_section,
                 "gail_sampled": sampled_actions_section, "vime_sparse": vime_section, "images": images_section,
-                "scaling": scaling_section}
+                "iaf_curve": iaf_curve_section, "scaling": scaling_section}
     for name, section in sections.items():
         if name in load:
             lines += section(load[name])
