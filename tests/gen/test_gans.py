@@ -22,6 +22,7 @@ from rlgen.gen.models.improved_gan.techniques import (
     MinibatchDiscrimination,
     VirtualBatchNorm,
     VirtualBatchNormNet,
+    conditional_entropy,
     data_dependent_init,
     feature_matching_loss,
     k_plus_one_losses,
@@ -364,6 +365,40 @@ def test_shift_augments_the_classifiers_training_images_only():
 
 
 # -- InfoGAN ----------------------------------------------------------------------
+
+
+def test_conditional_entropy_matches_numpy():
+    logits = torch.randn(6, 10, dtype=torch.float64) * 3
+    z = logits.numpy() - logits.numpy().max(1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    assert conditional_entropy(logits).item() == pytest.approx(float(-(p * np.log(p)).sum(1).mean()), rel=1e-10)
+    assert conditional_entropy(torch.zeros(3, 10)).item() == pytest.approx(math.log(10))  # uniform: the most uncertain
+    assert conditional_entropy(torch.tensor([[50.0, 0.0, 0.0]])).item() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_entropy_weight_makes_the_classifier_confident_on_unlabelled_images():
+    unlabelled = batch(n=32, labelled=0)
+    x_lab, y_lab = torch.rand(10, 1, 8, 8), torch.arange(10)
+
+    def entropy_after(weight: float) -> tuple[float, dict]:
+        torch.manual_seed(0)
+        model = dataclasses.replace(TINY["improved_gan"], entropy_weight=weight, input_noise=0.0, hidden_noise=0.0,
+                                    ema_decay=0.0).build(info())
+        model.set_labelled(x_lab, y_lab)
+        opts = model.configure_optimizers()
+        for step in range(30):
+            out = model.train_step(unlabelled, opts, step)
+        with torch.no_grad():
+            return conditional_entropy(model.discriminator(unlabelled[0])).item(), out
+
+    plain, out_plain = entropy_after(0.0)
+    confident, out = entropy_after(1.0)
+    assert "loss/entropy" in out and "loss/entropy" not in out_plain
+    assert confident < 0.5 * plain
+    with pytest.raises(ValueError, match="entropy_weight = -1"):
+        dataclasses.replace(TINY["improved_gan"], entropy_weight=-1.0).validate()
+    with pytest.raises(ValueError, match="supervised_only = false"):
+        dataclasses.replace(TINY["improved_gan"], entropy_weight=0.1, supervised_only=True).validate()
 
 
 def test_infogan_information_term_decreases():

@@ -255,6 +255,17 @@ def feature_matching_loss(f_real: Tensor, f_fake: Tensor) -> Tensor:
     return (f_real.mean(0) - f_fake.mean(0)).pow(2).mean()
 
 
+def conditional_entropy(logits: Tensor) -> Tensor:
+    """Mean entropy ``-sum_k p_k log p_k`` of the class posteriors ``softmax(logits)``, ``(B, K) -> ()``.
+
+    Added to a classifier's loss on unlabelled images (entropy minimisation, Grandvalet and Bengio
+    2005; with a K+1 GAN, Dai et al. 2017), it asks for confident predictions there, which moves the
+    decision boundaries into the regions the unlabelled data leaves empty.
+    """
+    log_p = F.log_softmax(logits, dim=-1)
+    return -(log_p.exp() * log_p).sum(-1).mean()
+
+
 def k_plus_one_losses(
     logits_real_lab: Tensor,
     labels: Tensor,
