@@ -84,15 +84,10 @@ def noise_scale_returns(run_dir: Path, scales: list[float], episodes: int = 10) 
     run's own sampled evaluation. What the sampled return owes to the size of the noise alone."""
     import math
 
-    from rlgen.rl.agents import load_agent
     from rlgen.rl.evaluate import eval_seed, evaluate, make_eval_env
-    from rlgen.rl.run_dir import agent_files
-    from rlgen.runs import load_run_config
-    from rlgen.rl.config import TrainConfig
+    from rlgen.rl.run_dir import load_run_agent
 
-    cfg = load_run_config(run_dir, TrainConfig)
-    model_path, stats = agent_files(run_dir)
-    model = load_agent(cfg, model_path)
+    cfg, model, _, stats = load_run_agent(run_dir)
     log_std = model.policy.log_std.data.clone()
     env = make_eval_env(cfg, obs_stats_from=stats if stats.is_file() else None)
     out = []
@@ -112,14 +107,9 @@ def state_noise(run_dir: Path, demos_path: Path, n: int = 5000) -> float:
     import torch
 
     from rlgen.demos import Demonstrations
-    from rlgen.rl.agents import load_agent
-    from rlgen.rl.run_dir import agent_files
-    from rlgen.runs import load_run_config
-    from rlgen.rl.config import TrainConfig
+    from rlgen.rl.run_dir import load_run_agent
 
-    cfg = load_run_config(run_dir, TrainConfig)
-    model_path, stats = agent_files(run_dir)
-    model = load_agent(cfg, model_path)
+    _, model, _, stats = load_run_agent(run_dir)
     obs = Demonstrations.load(demos_path).obs[:n]
     if stats.is_file():
         import pickle

@@ -212,6 +212,15 @@ def agent_files(run_dir: Path, *, best: bool = False) -> tuple[Path, Path]:
     return ckpt / "agent.zip", ckpt / "vecnormalize.pkl"
 
 
+def load_run_agent(run_dir: str | Path, *, best: bool = False) -> tuple[TrainConfig, BaseAlgorithm, Path, Path]:
+    """A run's config and its agent (see :func:`agent_files` for which one), loaded:
+    ``(config, agent, agent file, normalisation statistics file)``; the last may not exist."""
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir, TrainConfig)
+    model_path, stats = agent_files(run_dir, best=best)
+    return cfg, load_agent(cfg, model_path), model_path, stats
+
+
 def evaluate_run(run_dir: str | Path, *, episodes: int, seed: int | None = None, deterministic: bool = True,
                  best: bool = False, progress: bool = False) -> tuple[TrainConfig, Path, dict]:
     """Evaluate a run's policy (see :func:`agent_files`) on the environment's own reward, on
@@ -220,14 +229,12 @@ def evaluate_run(run_dir: str | Path, *, episodes: int, seed: int | None = None,
 
     :returns: ``(run config, agent file evaluated, result of evaluate)``.
     """
-    run_dir = Path(run_dir)
-    cfg = load_run_config(run_dir, TrainConfig)
-    model_path, stats = agent_files(run_dir, best=best)
+    cfg, model, model_path, stats = load_run_agent(run_dir, best=best)
     if seed is not None:
         cfg.seed = seed
     eval_env = make_eval_env(cfg, obs_stats_from=stats if stats.is_file() else None)
     try:
-        result = evaluate(load_agent(cfg, model_path), eval_env, episodes=episodes, seed=eval_seed(cfg),
+        result = evaluate(model, eval_env, episodes=episodes, seed=eval_seed(cfg),
                           deterministic=deterministic, progress=progress)
     finally:
         eval_env.close()
@@ -237,10 +244,7 @@ def evaluate_run(run_dir: str | Path, *, episodes: int, seed: int | None = None,
 def policy_from_run(run_dir: str | Path, *, deterministic: bool = True, best: bool = False) -> tuple[Policy, TrainConfig]:
     """The trained policy of an ``rlgen train`` run and its config: its best evaluated policy when
     ``best``, else its final model, else its latest checkpoint."""
-    run_dir = Path(run_dir)
-    cfg = load_run_config(run_dir, TrainConfig)
-    model_path, stats = agent_files(run_dir, best=best)
-    model = load_agent(cfg, model_path)
+    cfg, model, _, stats = load_run_agent(run_dir, best=best)
     normalizer = None
     if stats.is_file():
         env = gym.make(cfg.env_id, **cfg.env_kwargs)
