@@ -145,6 +145,22 @@ class AnnealStd(BaseCallback):
         return True
 
 
+class StateNoise(BaseCallback):
+    """Logs ``train/state_std`` after each rollout: the mean action std of a ``policy.std = "state"``
+    policy over the rollout's states, as the policy saw them. stable-baselines3's ``train/std`` is
+    only the state-independent part of such a policy's noise (``exp(log_std)``)."""
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        obs = self.model.rollout_buffer.observations  # (n_steps, n_envs, *obs_shape)
+        with torch.no_grad():
+            x = torch.as_tensor(obs.reshape(-1, *obs.shape[2:]), device=self.model.device)
+            std = self.model.policy.get_distribution(x).distribution.stddev  # (n_steps * n_envs, act_dim)
+        self.logger.record("train/state_std", float(std.mean()))
+
+
 class RewardHooks(BaseCallback):
     """Logs every learned reward's terms (``reward/``) and learning figures after each rollout."""
 

@@ -32,7 +32,9 @@ class PolicyConfig:
     """Action noise of a PPO, TRPO or behaviour-cloned policy: one learned log std per action dimension
     for every state (``global``, stable-baselines3's), or that plus a learned linear function of the
     policy's last hidden layer (``state``), so the noise can vary from state to state as a SAC or TQC
-    expert's does; it starts as ``global`` and learns how to vary."""
+    expert's does; it starts as ``global`` and learns how to vary. With ``state``, TensorBoard's
+    ``train/state_std`` is the mean noise over each rollout's states, and ``train/std`` its
+    state-independent part."""
 
     def validate(self) -> None:
         require_positive(self, "net_arch")

@@ -22,7 +22,7 @@ from torch.utils.tensorboard import SummaryWriter
 from rlgen.core.signals import StopFlag
 from rlgen.errors import CheckpointError, ConfigError, Interrupted, NonFiniteError, RlgenError
 from rlgen.rl.agents import backend, build_agent, make_env, normalize
-from rlgen.rl.callbacks import AnnealStd, Boundaries, EpisodeInfo, EvalLog, ProgressBar, RewardHooks
+from rlgen.rl.callbacks import AnnealStd, Boundaries, EpisodeInfo, EvalLog, ProgressBar, RewardHooks, StateNoise
 from rlgen.rl.config import TrainConfig
 from rlgen.rl.evaluate import evaluate_as_configured, find_vecnormalize, imitation_score, make_eval_env
 from rlgen.rl.resume import END_OF_LEARN, exact_envs
@@ -213,6 +213,8 @@ def _train(cfg: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
                             resumed=ckpt is not None, stateful={"episode_info": episode_info}, log=log)
     # Boundaries last: the progress bar reads the figures it writes out, and it restores the others' state.
     callbacks = [RewardHooks(), episode_info, ProgressBar(cfg.total_timesteps, enabled=progress, log=log), boundaries]
+    if cfg.policy.std == "state":
+        callbacks.insert(0, StateNoise())
     if cfg.policy.anneal_std_to != 1:
         callbacks.insert(-1, AnnealStd(cfg.total_timesteps, cfg.policy.anneal_std_to, cfg.policy.anneal_std_from,
                                        resumed_at=model.num_timesteps if ckpt is not None else None))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,11 +11,14 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
+from rlgen.cli import main
 from rlgen.demos import Demonstrations
 from rlgen.errors import ConfigError
 from rlgen.rl.config import BCConfig, PPOConfig, PolicyConfig, TrainConfig
 from rlgen.rl.gail import GailConfig
 from rlgen.rl.train import train
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def base(**kw) -> TrainConfig:
@@ -157,3 +161,18 @@ def test_a_signal_during_cloning_stops_it_after_the_epoch_in_one_line(tmp_path, 
         train(cfg, progress=False, log=lambda _: None)
     assert e.value.exit_code == 128 + signal.SIGTERM
     assert not any(tmp_path.iterdir())
+
+
+def test_state_noise_is_logged_over_the_rollouts_states(tmp_path):
+    from rlgen.plot import read_scalars
+
+    assert main(["train", str(ROOT / "agents" / "pendulum-ppo.toml"), "--run_root", str(tmp_path), "--name", "s",
+                 "--algo", "trpo", "--trpo.n_steps", "64", "--n_envs", "2", "--total_timesteps", "512",
+                 "--policy.std", "state", "--policy.log_std_init", "-0.5", "--trpo.use_sde", "false",
+                 "--eval_every", "0", "--eval_episodes", "1", "--no-progress"]) == 0
+    scalars = read_scalars(tmp_path / "s")
+    state, global_ = scalars["train/state_std"], scalars["train/std"]
+    assert len(state) == 4 and np.array_equal(state[:, 0], global_[:, 0])  # one figure per rollout, at its step
+    # The head starts at zero: the first rollout's noise is exp(log_std_init) in every state.
+    assert state[0, 1] == pytest.approx(np.exp(-0.5), rel=1e-5)
+    assert not np.allclose(state[1:, 1], global_[1:, 1])  # then it varies, and train/std is only its global part
