@@ -135,6 +135,11 @@ MODELS: dict[str, ModelSpec] = {
     "supervised_only_shift": ModelSpec("improved_gan", "Supervised only, shifted images", 300,
                                        {"data.labels_per_class": LABELS_PER_CLASS, "model.supervised_only": True,
                                         "model.shift": 2, "trainer.sample_every": 0}),
+    # The semi-supervised GAN with entropy minimisation on the unlabelled images (model.entropy_weight).
+    "improved_gan_entropy": ModelSpec("improved_gan", "Improved GAN + entropy", 300,
+                                      {"data.labels_per_class": LABELS_PER_CLASS, "model.entropy_weight": 1.0}),
+    "improved_gan_entropy01": ModelSpec("improved_gan", "Improved GAN + entropy 0.1", 300,
+                                        {"data.labels_per_class": LABELS_PER_CLASS, "model.entropy_weight": 0.1}),
     "infogan": ModelSpec("infogan", "InfoGAN", 30),
     "vae_iaf": ModelSpec("vae", "VAE + IAF", 20, {"model.posterior": "iaf"}, likelihood=True),
     "vae_diagonal": ModelSpec("vae", "VAE (diagonal)", 20, {"model.posterior": "diagonal"}, likelihood=True),
@@ -322,6 +327,20 @@ def earlier_runs(entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {}
 
 
+#: What an entry keeps of a budget it was measured at before (``earlier_budgets``).
+_EARLIER_KEYS = ("budget", "seeds", "metrics", "metrics_std", "train_wall_time_s", "command", "measured_on")
+
+
+def with_earlier(entry: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """``entry``, a model's new record, keeping what ``old`` (its record so far) measured at another
+    budget in ``earlier_budgets``, newest last, so a longer run does not erase a shorter one's figures."""
+    earlier = list(old.get("earlier_budgets", []))
+    if old.get("metrics") and old.get("budget", {}).get("steps") != entry["budget"]["steps"]:
+        earlier.append({k: old[k] for k in _EARLIER_KEYS if k in old})
+    earlier = [e for e in earlier if e["budget"]["steps"] != entry["budget"]["steps"]]
+    return entry | {"earlier_budgets": earlier} if earlier else entry
+
+
 def combine_runs(runs: dict[str, dict[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
     """The mean and (with two or more seeds) standard deviation of every metric each of a model's
     runs has. A metric some runs lack (one added to the evaluation after they ran) stays in the runs'
@@ -485,7 +504,7 @@ def main() -> None:
             for key in ("samples_png", "completions_png"):
                 if key in runs[str(args.seeds[0])]:
                     entry[key] = runs[str(args.seeds[0])][key]
-            section["models"][name] = old = entry
+            section["models"][name] = old = with_earlier(entry, old)
             save()
     # One cache for every dataset (keyed by what the data is), where evaluate_run puts it: under the run root.
     path = classifier_path(data_cfg, Path(args.runs_dir).resolve() / CLASSIFIER_CACHE)

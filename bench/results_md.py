@@ -254,6 +254,7 @@ def vime_section(d: dict) -> list[str]:
 PAPERS = {"improved_gan": "test accuracy 0.9907 (Salimans et al. 2016, 100 labels)",
           "infogan": "code accuracy 0.95 (Chen et al. 2016)",
           "vae_iaf": "NLL 79.1 (Kingma et al. 2016)", "vae_diagonal": "ELBO -84.1 (Kingma et al. 2016)",
+          "pixelcnn": "NLL 81.3 (van den Oord et al. 2016)",
           "pixelrnn": "Diagonal BiLSTM NLL 79.2 (van den Oord et al. 2016)"}
 
 IMAGE_FIGURES = {"accuracy": ("test accuracy", 3), "cat_accuracy": ("code accuracy (Hungarian)", 3),
@@ -307,15 +308,29 @@ def seeds_text(d: dict) -> str:
 
 
 def images_table(d: dict) -> list[str]:
-    rows = []
+    rows, earlier = [], []
     for name, m in d["models"].items():
-        std = m.get("metrics_std", {})
-        figures = "; ".join(f"{label} {num(m['metrics'][k], digits)}" + (f" ± {num(std[k], digits)}" if k in std else "")
-                            for k, (label, digits) in IMAGE_FIGURES.items() if k in m["metrics"])
+        figures = figures_text(m)
+        for e in m.get("earlier_budgets", []):
+            earlier.append(f"{name} at {e['budget']['epochs']:g} epochs ({seeds_word(e)}, `{e.get('command', '')}`): "
+                           f"{figures_text(e)}.")
         where = m.get("measured_on") or d.get("machine") or {}
         rows.append([name, f"{m['budget']['epochs']:g}", figures, where.get("gpu") or f"{where.get('cores', '?')}-core CPU",
                      num(m.get("train_wall_time_s")), PAPERS.get(name, "")])
-    return table(["model", "epochs", "figures", "trained on", "training (s)", "paper, full MNIST (for scale)"], rows)
+    lines = table(["model", "epochs", "figures", "trained on", "training (s)", "paper, full MNIST (for scale)"], rows)
+    return lines + (["", "Measured earlier at other budgets:", "", *(f"- {e}" for e in earlier)] if earlier else [])
+
+
+def figures_text(m: dict) -> str:
+    """A model's figures, ``label mean ± std`` each, from its ``metrics`` (and ``metrics_std``)."""
+    std = m.get("metrics_std", {})
+    return "; ".join(f"{label} {num(m['metrics'][k], digits)}" + (f" ± {num(std[k], digits)}" if k in std else "")
+                     for k, (label, digits) in IMAGE_FIGURES.items() if k in m["metrics"])
+
+
+def seeds_word(m: dict) -> str:
+    seeds = m.get("seeds", [])
+    return f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}"
 
 
 def iaf_curve_section(d: dict) -> list[str]:

@@ -72,3 +72,21 @@ def test_the_iaf_gap_is_taken_per_epoch_over_the_seeds_that_have_both_posteriors
     assert nll[0]["mean"] == pytest.approx(4.0 / 3) and nll[0]["std"] == pytest.approx(np.std([1.0, 0.5, 2.5], ddof=1))
     assert nll[1]["per_seed"] == {"0": 2.0, "1": 1.0}
     assert gaps(runs, "elbo") == nll  # an ELBO gap is the same difference the other way round (IAF's minus diagonal's)
+
+
+def test_a_model_measured_at_a_new_budget_keeps_the_earlier_budgets_figures():
+    from images import with_earlier
+
+    def entry(steps, acc):
+        return {"budget": {"steps": steps, "epochs": steps / 600}, "seeds": [0], "metrics": {"accuracy": acc},
+                "command": f"run {steps}", "runs": {"0": {"metrics": {"accuracy": acc}}}}
+
+    first = with_earlier(entry(18000, 0.98), {})
+    assert "earlier_budgets" not in first
+    longer = with_earlier(entry(54000, 0.99), first)
+    assert [e["budget"]["steps"] for e in longer["earlier_budgets"]] == [18000]
+    assert longer["earlier_budgets"][0]["metrics"] == {"accuracy": 0.98} and "runs" not in longer["earlier_budgets"][0]
+    # Another seed at the same budget keeps the history; going back to an earlier budget takes it out of it.
+    assert with_earlier(entry(54000, 0.985), longer)["earlier_budgets"] == longer["earlier_budgets"]
+    back = with_earlier(entry(18000, 0.97), longer)
+    assert [e["budget"]["steps"] for e in back["earlier_budgets"]] == [54000]
