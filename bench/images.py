@@ -135,11 +135,6 @@ MODELS: dict[str, ModelSpec] = {
     "supervised_only_shift": ModelSpec("improved_gan", "Supervised only, shifted images", 300,
                                        {"data.labels_per_class": LABELS_PER_CLASS, "model.supervised_only": True,
                                         "model.shift": 2, "trainer.sample_every": 0}),
-    # The semi-supervised GAN with entropy minimisation on the unlabelled images (model.entropy_weight).
-    "improved_gan_entropy": ModelSpec("improved_gan", "Improved GAN + entropy", 300,
-                                      {"data.labels_per_class": LABELS_PER_CLASS, "model.entropy_weight": 1.0}),
-    "improved_gan_entropy01": ModelSpec("improved_gan", "Improved GAN + entropy 0.1", 300,
-                                        {"data.labels_per_class": LABELS_PER_CLASS, "model.entropy_weight": 0.1}),
     "infogan": ModelSpec("infogan", "InfoGAN", 30),
     "vae_iaf": ModelSpec("vae", "VAE + IAF", 20, {"model.posterior": "iaf"}, likelihood=True),
     "vae_diagonal": ModelSpec("vae", "VAE (diagonal)", 20, {"model.posterior": "diagonal"}, likelihood=True),
@@ -447,7 +442,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="torch device of every run (cpu, cuda, auto)")
     parser.add_argument("--binarize", default="dynamic", choices=["dynamic", "static", "none"],
                         help="binarisation of the likelihood models' data (VAE, PixelCNN, PixelRNN)")
-    parser.add_argument("--fid-samples", type=int, default=1000, help="samples per model for domain FID and score")
+    parser.add_argument("--fid-samples", type=int, default=1000, help="samples per model for domain FID and score (0: skip them)")
     parser.add_argument("--throughput-steps", type=int, default=100,
                         help="DCGAN steps per throughput measurement, before --budget-scale (0: skip)")
     args = parser.parse_args()

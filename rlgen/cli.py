@@ -436,7 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_gen)
     p = gsub.add_parser("eval", help="test metrics: NLL (nats, bits/dim), accuracy, domain FID, classifier score")
     p.add_argument("run_dir")
-    p.add_argument("--samples", type=int, default=1000, help="samples for FID and classifier score (default 1000)")
+    p.add_argument("--samples", type=int, default=1000, help="samples for FID and classifier score (default 1000; 0 skips them)")
     p.set_defaults(func=cmd_gen)
     p = gsub.add_parser("complete", help="complete the hidden lower half of test images (PixelCNN, PixelRNN)")
     p.add_argument("run_dir")

@@ -182,6 +182,8 @@ def evaluate_run(run_dir: str | Path, *, n_samples: int = 1000, seed: int = 0,
     the same figure for real test images (``real_domain_fid``: one half of the test images against the
     other, what a perfect model would score; ``real_classifier_score``: the test images').
 
+    :param n_samples: samples for the two sample figures; 0 skips them (a PixelCNN's samples take
+        one network pass per pixel, so thousands of them are slow on a CPU).
     :param log: where to say what is being done (and then show progress bars); silent when ``None``.
     """
     from tqdm.auto import tqdm
@@ -198,7 +200,7 @@ def evaluate_run(run_dir: str | Path, *, n_samples: int = 1000, seed: int = 0,
     with torch.no_grad():
         metrics = dict(model.evaluate([t.to(device) for t in b] for b in batches))
     batches.close()
-    if not hasattr(model, "sample"):
+    if not hasattr(model, "sample") or n_samples <= 0:
         return metrics
     try:
         torch.manual_seed(seed)

@@ -43,6 +43,9 @@ def test_eval_and_complete_and_resume(tmp_path, capsys):
     assert "(real images: " in captured.out  # each sample figure beside the real test images' own
     # The first evaluation trains the domain classifier: announced, with a progress bar over its epochs.
     assert "training the digits domain classifier" in captured.err and "10/10" in captured.err
+    assert main(["gen", "eval", str(run), "--samples", "0"]) == 0  # the model's own test figures only
+    captured = capsys.readouterr()
+    assert "bits_per_dim" in captured.out and "domain_fid" not in captured.out
     assert main(["gen", "train", "--resume", str(run), "--trainer.max_steps", "5"]) == 0
     assert json.loads((run / "summary.json").read_text())["steps"] == 5
 
