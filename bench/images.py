@@ -367,7 +367,7 @@ def panel_title(name: str, results: dict) -> str:
         line = f"{fid}, {results['throughput']['ratio_rlgen_to_plain']:.2f}x plain PyTorch img/s"
     else:
         line = f"{fid}, score {m.get('classifier_score', float('nan')):.2f}"
-    return f"{title}\n{line}"
+    return f"{title}, {results['models'][name]['budget']['epochs']:g} epochs\n{line}"
 
 
 def plot(results: dict, path: Path) -> None:
@@ -389,8 +389,8 @@ def plot(results: dict, path: Path) -> None:
         ax.set_title(panel_title(name, results), fontsize=9)
     r = results
     seeds = r.get("seeds", [r.get("seed", 0)])
-    fig.suptitle(f"{r.get('dataset', DATASET)} samples, seed {seeds[0]}\n{r['budget_scale']:g} x the benchmark's budget "
-                 f"(each run's machine and command: {path.with_suffix('.json').name})", fontsize=10)
+    fig.suptitle(f"{r.get('dataset', DATASET)} samples, seed {seeds[0]}\n"
+                 f"(each run's budget, machine and command: {path.with_suffix('.json').name})", fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

@@ -281,10 +281,16 @@ def images_section(d: dict) -> list[str]:
     lines += ["", *provenance(d), ""]
     for name, other in d.get("other_datasets", {}).items():
         lines += [f"### {name}", "",
-                  f"Recorded apart from mnist5k: `{other.get('command', '')}`, {num(other.get('train_images'))} "
-                  f"training images from `{other.get('data_dir') or name}`; {seeds_text(other).lower()}.", ""]
+                  f"Recorded apart from mnist5k: {num(other.get('train_images'))} training images from "
+                  f"`{other.get('data_dir') or name}`; {seeds_text(other).lower()}.", ""]
+        if other.get("note"):
+            lines += [other["note"], ""]
         lines += images_table(other)
-        lines += ["", *provenance(other), ""]
+        commands: dict[str, list[str]] = {}  # the models may come from several invocations, at several budgets
+        for model, m in other["models"].items():
+            commands.setdefault(m.get("command") or other.get("command", ""), []).append(model)
+        lines += ["", *(f"Command ({', '.join(models)}): `{command}`  " for command, models in commands.items()),
+                  "Measured on: " + "; ".join(x for x in (machine(other.get("machine")), other.get("date", "")) if x), ""]
     return lines
 
 
