@@ -274,10 +274,12 @@ def key_figures(results: dict) -> dict[str, Any]:
                                                                                      "accuracy")
     if "infogan" in m:
         fig["infogan_categorical_code_accuracy"] = m["infogan"].get("cat_accuracy")
-        if "cat_shared_codes" in m["infogan"]:
-            fig["infogan_shared_codes"] = m["infogan"]["cat_shared_codes"]
+        for key in ("cat_shared_codes", "cat_worst_digit_accuracy"):
+            if key in m["infogan"]:
+                fig[f"infogan_{key.removeprefix('cat_')}"] = m["infogan"][key]
         if len(results["models"]["infogan"].get("runs", {})) > 1:
-            fig["infogan_over_seeds"] = over_seeds(results["models"]["infogan"], "cat_accuracy", "cat_shared_codes")
+            fig["infogan_over_seeds"] = over_seeds(results["models"]["infogan"], "cat_accuracy", "cat_shared_codes",
+                                                   "cat_worst_digit_accuracy")
     if "vae_iaf" in m or "vae_diagonal" in m:
         fig["vae_test_nll_nats"] = {
             k: {"iw_nll": m[k].get("nll"), "neg_elbo": -m[k]["elbo"] if "elbo" in m[k] else None,

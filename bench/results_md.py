@@ -259,6 +259,7 @@ PAPERS = {"improved_gan": "test accuracy 0.9907 (Salimans et al. 2016, 100 label
 
 IMAGE_FIGURES = {"accuracy": ("test accuracy", 3), "cat_accuracy": ("code accuracy (Hungarian)", 3),
                  "cat_shared_codes": ("codes shared by two digits", 1),
+                 "cat_worst_digit_accuracy": ("worst digit in its code", 2),
                  "nll": ("test NLL (nats)", 1), "elbo": ("ELBO (nats)", 1), "bits_per_dim": ("bits/dim", 3),
                  "domain_fid": ("domain FID", 1), "classifier_score": ("classifier score", 2)}
 
@@ -329,9 +330,16 @@ def images_table(d: dict) -> list[str]:
 
 def figures_text(m: dict) -> str:
     """A model's figures, ``label mean ± std`` each, from its ``metrics`` (and ``metrics_std``)."""
-    std = m.get("metrics_std", {})
-    return "; ".join(f"{label} {num(m['metrics'][k], digits)}" + (f" ± {num(std[k], digits)}" if k in std else "")
-                     for k, (label, digits) in IMAGE_FIGURES.items() if k in m["metrics"])
+    std, runs = m.get("metrics_std", {}), m.get("runs", {})
+    out = []
+    for k, (label, digits) in IMAGE_FIGURES.items():
+        if k in m["metrics"]:
+            out.append(f"{label} {num(m['metrics'][k], digits)}" + (f" ± {num(std[k], digits)}" if k in std else ""))
+        elif any(k in r["metrics"] for r in runs.values()):  # measured after some seeds ran: those that have it
+            have = sorted((int(seed), r["metrics"][k]) for seed, r in runs.items() if k in r["metrics"])
+            out.append(f"{label} {', '.join(num(v, digits) for _, v in have)} "
+                       f"(seed{'s' if len(have) > 1 else ''} {', '.join(str(seed) for seed, _ in have)})")
+    return "; ".join(out)
 
 
 def seeds_word(m: dict) -> str:

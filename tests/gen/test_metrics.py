@@ -23,6 +23,7 @@ from rlgen.gen.metrics import (
     domain_fid,
     frechet_distance,
     hungarian_accuracy,
+    matched_label_accuracy,
     random_shift,
     shared_codes,
     train_classifier,
@@ -116,6 +117,23 @@ def test_hungarian_accuracy():
     assert hungarian_accuracy(np.array([0, 0, 0, 1]), np.array([0, 1, 2, 2])) == pytest.approx(2 / 4)
     with pytest.raises(ValueError):
         hungarian_accuracy(np.array([0, 1]), np.array([0]))
+
+
+def test_matched_label_accuracy_shows_a_mixed_pair_that_shares_no_code():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, size=2000)
+    perm = rng.permutation(10)
+    np.testing.assert_array_equal(matched_label_accuracy(perm[labels], labels), np.ones(10))
+    # Codes 4 and 9 each take a random half of the 4s and the 9s: no code is shared, both digits drop to ~0.5.
+    mixed = perm[np.where(np.isin(labels, [4, 9]), rng.choice([4, 9], size=labels.size), labels)]
+    per_label = matched_label_accuracy(mixed, labels)
+    assert shared_codes(mixed, labels) == 0
+    assert np.all(per_label[[0, 1, 2, 3, 5, 6, 7, 8]] == 1.0) and np.all(np.abs(per_label[[4, 9]] - 0.5) < 0.06)
+    # The same numbers by hand: per label, its examples in the matched cluster over its examples.
+    pred = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    true = np.array(["a", "a", "a", "b", "b", "b", "a", "a"])  # 0->a (3 of 5 a's), 1->b (2 of 3 b's)
+    np.testing.assert_allclose(matched_label_accuracy(pred, true), [3 / 5, 2 / 3])
+    assert matched_label_accuracy(np.array([0, 0, 0, 1]), np.array([0, 1, 2, 2])).tolist() == [1.0, 0.0, 0.5]
 
 
 def test_shared_codes_counts_codes_two_labels_collapse_onto():

@@ -253,9 +253,11 @@ class InfoGAN(GenerativeModel):
         (Hungarian algorithm), as the paper's 5% MNIST error is measured.
         ``cat_shared_codes`` counts the codes that are the most frequent code of two or more
         labels (:func:`~rlgen.gen.metrics.shared_codes`): 0 when every digit has a code of its
-        own, 1 when e.g. 4 and 9 collapse onto one. Unlabelled test images (label -1) are skipped.
+        own, 1 when e.g. 4 and 9 collapse onto one. ``cat_worst_digit_accuracy`` is the lowest
+        share of one digit's images in its matched code: near 0.5 when two codes each take half of
+        two digits (a mix that shares no code). Unlabelled test images (label -1) are skipped.
         """
-        from rlgen.gen.metrics import hungarian_accuracy, shared_codes
+        from rlgen.gen.metrics import hungarian_accuracy, matched_label_accuracy, shared_codes
 
         preds, labels = [], []
         for batch in data:
@@ -269,4 +271,5 @@ class InfoGAN(GenerativeModel):
         if not preds:
             return {}
         pred, label = torch.cat(preds).numpy().astype(np.int64), torch.cat(labels).numpy().astype(np.int64)
-        return {"cat_accuracy": float(hungarian_accuracy(pred, label)), "cat_shared_codes": float(shared_codes(pred, label))}
+        return {"cat_accuracy": float(hungarian_accuracy(pred, label)), "cat_shared_codes": float(shared_codes(pred, label)),
+                "cat_worst_digit_accuracy": float(matched_label_accuracy(pred, label).min())}
