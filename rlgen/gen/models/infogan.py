@@ -59,7 +59,9 @@ class InfoGANConfig(ModelConfig):
     lambda_cat: float = 1.0
     """Weight of the categorical code's information term."""
     lambda_cont: float = 0.1
-    """Weight of the continuous codes' information term (smaller: their log-likelihood has another scale)."""
+    """Weight of the continuous codes' information term (smaller: their log-likelihood has another scale).
+    The paper's code uses 1; on mnist5k (seed 1, 30 epochs) that gave code accuracy 0.776 with two
+    digits sharing a code, against 0.811 and none at 0.1."""
     learn_cont_std: bool = False
     """Q predicts a log-std for each continuous code; false: a fixed unit std."""
     g_hidden: int = 1024
