@@ -90,3 +90,14 @@ def test_a_model_measured_at_a_new_budget_keeps_the_earlier_budgets_figures():
     assert with_earlier(entry(54000, 0.985), longer)["earlier_budgets"] == longer["earlier_budgets"]
     back = with_earlier(entry(18000, 0.97), longer)
     assert [e["budget"]["steps"] for e in back["earlier_budgets"]] == [54000]
+
+
+def test_without_sample_figures_the_trainers_final_test_figures_are_read_not_recomputed(tmp_path):
+    import json
+
+    from images import evaluate
+
+    (tmp_path / "summary.json").write_text(json.dumps({"steps": 10, "loss": 1.0, "test/nll": 89.5, "test/elbo": -95.5}))
+    out = evaluate(tmp_path, n_samples=0, seed=0)  # no model files here: evaluate_run would fail
+    assert out["metrics"] == {"nll": 89.5, "elbo": -95.5} and "summary.json" in out["source"]
+    assert json.loads((tmp_path / "bench_eval.json").read_text())["metrics"] == out["metrics"]
