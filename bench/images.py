@@ -380,7 +380,7 @@ def panel_title(name: str, results: dict) -> str:
     return f"{title}, {results['models'][name]['budget']['epochs']:g} epochs\n{line}"
 
 
-def plot(results: dict, path: Path) -> None:
+def plot(results: dict, path: Path, json_name: str = "images.json") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -400,7 +400,7 @@ def plot(results: dict, path: Path) -> None:
     r = results
     seeds = r.get("seeds", [r.get("seed", 0)])
     fig.suptitle(f"{r.get('dataset', DATASET)} samples, seed {seeds[0]}\n"
-                 f"(each run's budget, machine and command: {path.with_suffix('.json').name})", fontsize=10)
+                 f"(each run's budget, machine and command: {json_name})", fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -524,7 +524,7 @@ def main() -> None:
     section["wall_time_s"] = sum(r["train_wall_time_s"] + r["eval_wall_time_s"] for r in section["models"].values()) \
         + section.get("throughput", {}).get("wall_time_s", 0.0)
     save()
-    plot(section, figure_path)
+    plot(section, figure_path, out_path.name)
     print(json.dumps(section["figures"], indent=2))
 
 
