@@ -377,7 +377,8 @@ def panel_title(name: str, results: dict) -> str:
         line = f"{fid}, {results['throughput']['ratio_rlgen_to_plain']:.2f}x plain PyTorch img/s"
     else:
         line = f"{fid}, score {m.get('classifier_score', float('nan')):.2f}"
-    return f"{title}, {results['models'][name]['budget']['epochs']:g} epochs\n{line}"
+    epochs = results["models"][name]["budget"]["epochs"]
+    return f"{title}, {epochs:g} epoch{'' if epochs == 1 else 's'}\n{line}"
 
 
 def plot(results: dict, path: Path, json_name: str = "images.json") -> None:
