@@ -144,7 +144,7 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
             raise bad("a table with a 'kind' key")
         known = tp.variants()
         kind = value.get("kind")
-        if kind not in known:
+        if not isinstance(kind, str) or kind not in known:  # a list or table is no kind (and not hashable)
             raise ConfigError(f"{source}: key '{key}.kind' must be one of {', '.join(sorted(known)) or '(none registered)'}, got {kind!r}")
         rest = {k: v for k, v in value.items() if k != "kind"}
         return from_dict(known[kind], rest, source=source, prefix=key)

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rlgen.config import _toml_value, load_recipe
@@ -22,7 +22,9 @@ KEYS = ["env_id", "algo", "total_timesteps", "n_envs", "seed", "normalize_obs", 
 scalars = st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=True), st.booleans(), st.text(max_size=8),
                     st.lists(st.integers(-5, 300), max_size=3))
 values = st.one_of(scalars, st.dictionaries(st.sampled_from(["kind", "demos", "eta", "x"]), scalars, max_size=3))
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: the same examples on every run, so CI does not pass or fail by chance; a failure found
+# another way is pinned with @example.
+SETTINGS = settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _recipe_text(entries: dict) -> str:
@@ -44,6 +46,7 @@ def _recipe_text(entries: dict) -> str:
 
 @SETTINGS
 @given(st.dictionaries(st.sampled_from(KEYS), values, max_size=6))
+@example(entries={"wrappers": {"kind": []}})  # once a TypeError: a list as a wrapper's kind
 def test_structured_recipes_load_or_fail_with_config_error(entries):
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "r.toml"
