@@ -203,9 +203,9 @@ def evaluate(run_dir: Path, *, n_samples: int, seed: int) -> dict[str, Any]:
         if cached.get("n_samples") == n_samples and cached.get("seed") == seed:
             return cached
     start = time.perf_counter()
-    summary = load_summary(run_dir) or {}
-    final = {k.removeprefix("test/"): v for k, v in summary.items() if k.startswith("test/")}
-    if n_samples <= 0 and final:
+    final = {k.removeprefix("test/"): v for k, v in load_summary(run_dir).items()
+             if k.startswith("test/")} if n_samples <= 0 else {}
+    if final:
         # No sample figures: the model's own test figures are those the Trainer measured after the last
         # step (seeded, every test image), which evaluate_run would repeat at the same cost (a VAE's
         # importance-weighted NLL over 10,000 images takes longer than its training's last epochs).

@@ -291,7 +291,7 @@ def images_section(d: dict) -> list[str]:
         for model, m in other["models"].items():
             commands.setdefault(m.get("command") or other.get("command", ""), []).append(model)
         lines += ["", *(f"Command ({', '.join(models)}): `{command}`  " for command, models in commands.items()),
-                  "Measured on: " + "; ".join(x for x in (machine(other.get("machine")), other.get("date", "")) if x), ""]
+                  *provenance({k: other[k] for k in ("machine", "date") if k in other}), ""]
     return lines
 
 
