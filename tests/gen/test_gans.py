@@ -23,10 +23,12 @@ from rlgen.gen.models.improved_gan.techniques import (
     VirtualBatchNorm,
     VirtualBatchNormNet,
     conditional_entropy,
+    consistency_loss,
     data_dependent_init,
     feature_matching_loss,
     k_plus_one_losses,
     random_shift,
+    sigmoid_rampup,
 )
 from rlgen.gen.models.infogan import InfoGANConfig
 
@@ -376,29 +378,70 @@ def test_conditional_entropy_matches_numpy():
     assert conditional_entropy(torch.tensor([[50.0, 0.0, 0.0]])).item() == pytest.approx(0.0, abs=1e-12)
 
 
-def test_entropy_weight_makes_the_classifier_confident_on_unlabelled_images():
+def trained_semi_supervised(steps: int, **changes) -> tuple[nn.Module, dict, torch.Tensor]:
+    """A tiny semi-supervised improved_gan after ``steps`` steps on 32 unlabelled and 10 labelled random images:
+    the model, its last step's stats and the unlabelled images."""
     unlabelled = batch(n=32, labelled=0)
     x_lab, y_lab = torch.rand(10, 1, 8, 8), torch.arange(10)
+    torch.manual_seed(0)
+    model = dataclasses.replace(TINY["improved_gan"], **changes).build(info())
+    model.set_labelled(x_lab, y_lab)
+    opts = model.configure_optimizers()
+    for step in range(steps):
+        out = model.train_step(unlabelled, opts, step)
+    return model, out, unlabelled[0]
 
-    def entropy_after(weight: float) -> tuple[float, dict]:
-        torch.manual_seed(0)
-        model = dataclasses.replace(TINY["improved_gan"], entropy_weight=weight, input_noise=0.0, hidden_noise=0.0,
-                                    ema_decay=0.0).build(info())
-        model.set_labelled(x_lab, y_lab)
-        opts = model.configure_optimizers()
-        for step in range(30):
-            out = model.train_step(unlabelled, opts, step)
+
+def class_entropy(model: nn.Module, x: torch.Tensor) -> float:
+    """How unsure the classifier is on ``x`` (entropy minimisation lowers it)."""
+    return conditional_entropy(model.discriminator(x)).item()
+
+
+def disagreement_with_average(model: nn.Module, x: torch.Tensor) -> float:
+    """The classifier against its weight average, each under fresh noise, as the consistency cost compares them."""
+    return float(torch.stack([consistency_loss(model.discriminator(x), model.discriminator_ema(x)) for _ in range(20)]).mean())
+
+
+@pytest.mark.parametrize("option, stat, steps, changes, measure, clash, clash_error", [
+    # Entropy minimisation makes the classifier confident on the unlabelled images.
+    ("entropy_weight", "loss/entropy", 30, {"input_noise": 0.0, "hidden_noise": 0.0, "ema_decay": 0.0}, class_entropy,
+     {"supervised_only": True}, "supervised_only = false"),
+    # The mean-teacher cost steadies the classifier under its noise.
+    ("consistency_weight", "loss/consistency", 60, {"consistency_rampup": 0, "ema_decay": 0.9}, disagreement_with_average,
+     {"ema_decay": 0.0}, "ema_decay > 0"),
+])
+def test_unlabelled_term_does_its_job(option, stat, steps, changes, measure, clash, clash_error):
+    def after(weight: float) -> tuple[float, dict]:
+        model, out, x = trained_semi_supervised(steps, **changes, **{option: weight})
         with torch.no_grad():
-            return conditional_entropy(model.discriminator(unlabelled[0])).item(), out
+            return measure(model, x), out
 
-    plain, out_plain = entropy_after(0.0)
-    confident, out = entropy_after(1.0)
-    assert "loss/entropy" in out and "loss/entropy" not in out_plain
-    assert confident < 0.5 * plain
-    with pytest.raises(ValueError, match="entropy_weight = -1"):
-        dataclasses.replace(TINY["improved_gan"], entropy_weight=-1.0).validate()
-    with pytest.raises(ValueError, match="supervised_only = false"):
-        dataclasses.replace(TINY["improved_gan"], entropy_weight=0.1, supervised_only=True).validate()
+    plain, out_plain = after(0.0)
+    changed, out = after(1.0 if option == "entropy_weight" else 10.0)
+    assert stat in out and stat not in out_plain
+    assert changed < 0.5 * plain
+    with pytest.raises(ValueError, match=f"{option} = -1"):
+        dataclasses.replace(TINY["improved_gan"], **{option: -1.0}).validate()
+    with pytest.raises(ValueError, match=clash_error):
+        dataclasses.replace(TINY["improved_gan"], **clash, **{option: 0.1}).validate()
+
+
+def test_consistency_loss_matches_numpy_and_only_the_student_learns():
+    student = torch.randn(5, 10, dtype=torch.float64, requires_grad=True)
+    teacher = torch.randn(5, 10, dtype=torch.float64, requires_grad=True)
+
+    def softmax(a):
+        e = np.exp(a - a.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    want = ((softmax(student.detach().numpy()) - softmax(teacher.detach().numpy())) ** 2).sum(1).mean()
+    loss = consistency_loss(student, teacher)
+    assert loss.item() == pytest.approx(float(want), rel=1e-10)
+    loss.backward()
+    assert student.grad.abs().sum() > 0 and teacher.grad is None  # the teacher is a fixed target
+    assert consistency_loss(teacher.detach(), teacher.detach() + 3.0).item() == pytest.approx(0.0, abs=1e-12)  # shift-invariant
+    assert [round(sigmoid_rampup(s, 100), 4) for s in (0, 50, 100, 500)] == [round(math.exp(-5), 4), round(math.exp(-1.25), 4), 1.0, 1.0]
+    assert sigmoid_rampup(0, 0) == 1.0
 
 
 def test_infogan_information_term_decreases():

@@ -41,14 +41,16 @@ from rlgen.gen.models.gan_layers import dcgan_init, decoder_channels, encoder_ch
 from rlgen.gen.models.improved_gan.techniques import (
     GaussianNoise,
     HistoricalAverage,
-    conditional_entropy,
     MinibatchDiscrimination,
+    conditional_entropy,
+    consistency_loss,
     VirtualBatchNormNet,
     cycled_indices,
     data_dependent_init,
     feature_matching_loss,
     normal_init,
     random_shift,
+    sigmoid_rampup,
 )
 
 
@@ -80,6 +82,14 @@ class ImprovedGANConfig(ModelConfig):
     test accuracy back: at weight 1, 0.81 after 5,000 of the 12,000 steps (0.88 without); at 0.1,
     0.87 after 6,000 (0.91 without). The classifier turned confident on its early mistakes (entropy
     0.02-0.04 nats), and both runs were stopped there."""
+    consistency_weight: float = 0.0
+    """Semi-supervised: weight of a mean-teacher consistency cost (Tarvainen and Valpola 2017) added to the
+    discriminator's loss: the squared distance between the class posteriors of the real unlabelled batch
+    under the classifier and under its weight average (``ema_decay``), each with its own Gaussian noise
+    (:func:`~rlgen.gen.models.improved_gan.techniques.consistency_loss`). 0: the paper's loss."""
+    consistency_rampup: int = 2000
+    """Semi-supervised: steps over which the consistency weight rises from ~0 to ``consistency_weight``
+    (``exp(-5 (1 - t)^2)``), so the average is not a target before it has learned anything."""
     supervised_only: bool = False
     """Train only the classifier (the same discriminator network) on the labelled images, no generator: the baseline."""
     arch: Literal["mlp", "conv"] = "mlp"
@@ -141,6 +151,12 @@ class ImprovedGANConfig(ModelConfig):
         if self.entropy_weight and not (self.semi_supervised and not self.supervised_only):
             raise ValueError("entropy_weight acts on the unlabelled images of semi-supervised training; set "
                              "semi_supervised = true and supervised_only = false, or entropy_weight = 0")
+        if self.consistency_weight < 0 or self.consistency_rampup < 0:
+            raise ValueError(f"consistency_weight = {self.consistency_weight}, consistency_rampup = {self.consistency_rampup}: "
+                             "both must be 0 or more")
+        if self.consistency_weight and not (self.semi_supervised and not self.supervised_only and self.ema_decay > 0):
+            raise ValueError("consistency_weight compares the classifier with its weight average on unlabelled images; set "
+                             "semi_supervised = true, supervised_only = false and ema_decay > 0, or consistency_weight = 0")
         if self.supervised_only and not self.semi_supervised:
             raise ValueError("supervised_only is the baseline of semi_supervised; set semi_supervised = true too")
         if not 0.5 < self.real_label <= 1.0:
@@ -342,6 +358,12 @@ class ImprovedGAN(GenerativeModel):
             if cfg.entropy_weight:
                 stats["loss/entropy"] = conditional_entropy(out_real)
                 loss = loss + cfg.entropy_weight * stats["loss/entropy"]
+            if cfg.consistency_weight:
+                with torch.no_grad():
+                    teacher = self.discriminator_ema(x)  # (B, K), under noise of its own
+                stats["loss/consistency"] = consistency_loss(out_real, teacher)
+                weight = cfg.consistency_weight * sigmoid_rampup(step, cfg.consistency_rampup)
+                loss = loss + weight * stats["loss/consistency"]
             if self.hist_d is not None:
                 stats["loss/hist_d"] = self.hist_d.penalty(self.discriminator.parameters())
                 loss = loss + cfg.historical_weight * stats["loss/hist_d"]
@@ -373,7 +395,7 @@ class ImprovedGAN(GenerativeModel):
         out = {"loss/d": d["loss"], "loss/g": g["loss/g"], "d/acc_real": d["acc_real"], "d/acc_fake": d["acc_fake"]}
         if cfg.semi_supervised:
             out["loss/unsupervised"] = d["bce"]
-        out.update({k: d[k] for k in ("loss/sup", "loss/entropy", "loss/hist_d") if k in d})
+        out.update({k: d[k] for k in ("loss/sup", "loss/entropy", "loss/consistency", "loss/hist_d") if k in d})
         if "loss/hist_g" in g:
             out["loss/hist_g"] = g["loss/hist_g"]
         return out

@@ -7,11 +7,13 @@ one-sided label smoothing (3.4) is the ``real_label`` of
 K+1 loss, :func:`k_plus_one_losses`. The paper's MNIST code also needs Gaussian
 noise layers, the weight-norm helpers :func:`data_dependent_init` and
 :func:`normal_init`, and a cycled labelled set (:func:`cycled_indices`).
-:mod:`~rlgen.gen.models.improved_gan.model` switches each on from its config.
+:mod:`~rlgen.gen.models.improved_gan.model` switches each on from its config, and two
+unlabelled-image terms from later work: :func:`conditional_entropy` and :func:`consistency_loss`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import torch
@@ -264,6 +266,27 @@ def conditional_entropy(logits: Tensor) -> Tensor:
     """
     log_p = F.log_softmax(logits, dim=-1)
     return -(log_p.exp() * log_p).sum(-1).mean()
+
+
+def consistency_loss(student_logits: Tensor, teacher_logits: Tensor) -> Tensor:
+    """Mean squared distance ``sum_k (p_k - q_k)^2`` between two class posteriors, ``(B, K), (B, K) -> ()``.
+
+    ``p = softmax(student_logits)`` carries the gradient and ``q = softmax(teacher_logits)`` is a
+    fixed target (detached). With the teacher a moving average of the student's weights, each seeing
+    the same images under its own noise, this is the mean-teacher cost (Tarvainen and Valpola 2017):
+    it asks for predictions that do not change under the network's noise, on unlabelled images too.
+    """
+    p = F.softmax(student_logits, dim=-1)
+    q = F.softmax(teacher_logits.detach(), dim=-1)
+    return (p - q).pow(2).sum(-1).mean()
+
+
+def sigmoid_rampup(step: int, length: int) -> float:
+    """``exp(-5 (1 - t)^2)`` with ``t = min(step / length, 1)``: from about 0.007 up to 1 at ``length``; 1 if ``length <= 0``."""
+    if length <= 0:
+        return 1.0
+    t = min(max(step, 0) / length, 1.0)
+    return math.exp(-5.0 * (1.0 - t) ** 2)
 
 
 def k_plus_one_losses(
