@@ -409,6 +409,9 @@ def disagreement_with_average(model: nn.Module, x: torch.Tensor) -> float:
     # The mean-teacher cost steadies the classifier under its noise.
     ("consistency_weight", "loss/consistency", 60, {"consistency_rampup": 0, "ema_decay": 0.9}, disagreement_with_average,
      {"ema_decay": 0.0}, "ema_decay > 0"),
+    # ... also as the only unlabelled term: a mean teacher without the GAN.
+    ("consistency_weight", "loss/consistency", 60, {"consistency_rampup": 0, "ema_decay": 0.9, "supervised_only": True},
+     disagreement_with_average, {"semi_supervised": False}, "semi_supervised = true"),
 ])
 def test_unlabelled_term_does_its_job(option, stat, steps, changes, measure, clash, clash_error):
     def after(weight: float) -> tuple[float, dict]:

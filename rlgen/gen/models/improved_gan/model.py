@@ -86,12 +86,14 @@ class ImprovedGANConfig(ModelConfig):
     """Semi-supervised: weight of a mean-teacher consistency cost (Tarvainen and Valpola 2017) added to the
     discriminator's loss: the squared distance between the class posteriors of the real unlabelled batch
     under the classifier and under its weight average (``ema_decay``), each with its own Gaussian noise
-    (:func:`~rlgen.gen.models.improved_gan.techniques.consistency_loss`). 0: the paper's loss."""
+    (:func:`~rlgen.gen.models.improved_gan.techniques.consistency_loss`). 0: the paper's loss. With
+    ``supervised_only`` it is the only use of the unlabelled images: a mean teacher without the GAN."""
     consistency_rampup: int = 2000
     """Semi-supervised: steps over which the consistency weight rises from ~0 to ``consistency_weight``
     (``exp(-5 (1 - t)^2)``), so the average is not a target before it has learned anything."""
     supervised_only: bool = False
-    """Train only the classifier (the same discriminator network) on the labelled images, no generator: the baseline."""
+    """Train only the classifier (the same discriminator network) on the labelled images, no generator: the baseline
+    (with ``consistency_weight``, also its mean-teacher cost on the unlabelled images)."""
     arch: Literal["mlp", "conv"] = "mlp"
     """Networks: the paper's MNIST MLPs, or DCGAN-style conv stacks (batch norm in both players)."""
     feature_matching: bool = True
@@ -154,9 +156,9 @@ class ImprovedGANConfig(ModelConfig):
         if self.consistency_weight < 0 or self.consistency_rampup < 0:
             raise ValueError(f"consistency_weight = {self.consistency_weight}, consistency_rampup = {self.consistency_rampup}: "
                              "both must be 0 or more")
-        if self.consistency_weight and not (self.semi_supervised and not self.supervised_only and self.ema_decay > 0):
+        if self.consistency_weight and not (self.semi_supervised and self.ema_decay > 0):
             raise ValueError("consistency_weight compares the classifier with its weight average on unlabelled images; set "
-                             "semi_supervised = true, supervised_only = false and ema_decay > 0, or consistency_weight = 0")
+                             "semi_supervised = true and ema_decay > 0, or consistency_weight = 0")
         if self.supervised_only and not self.semi_supervised:
             raise ValueError("supervised_only is the baseline of semi_supervised; set semi_supervised = true too")
         if not 0.5 < self.real_label <= 1.0:
@@ -345,7 +347,7 @@ class ImprovedGAN(GenerativeModel):
             if labelled is not None:
                 labelled = (random_shift(labelled[0], cfg.shift), labelled[1])
         if cfg.supervised_only:
-            out = self._supervised_step(labelled, optimizers["d"])
+            out = self._supervised_step(labelled, x, optimizers["d"], step)
             self._update_ema(step=step)
             return out
         fake = self.generator(self.prior(x.shape[0]))  # (B, C, H, W)
@@ -359,11 +361,8 @@ class ImprovedGAN(GenerativeModel):
                 stats["loss/entropy"] = conditional_entropy(out_real)
                 loss = loss + cfg.entropy_weight * stats["loss/entropy"]
             if cfg.consistency_weight:
-                with torch.no_grad():
-                    teacher = self.discriminator_ema(x)  # (B, K), under noise of its own
-                stats["loss/consistency"] = consistency_loss(out_real, teacher)
-                weight = cfg.consistency_weight * sigmoid_rampup(step, cfg.consistency_rampup)
-                loss = loss + weight * stats["loss/consistency"]
+                stats["loss/consistency"], weighted = self._consistency(x, out_real, step)
+                loss = loss + weighted
             if self.hist_d is not None:
                 stats["loss/hist_d"] = self.hist_d.penalty(self.discriminator.parameters())
                 loss = loss + cfg.historical_weight * stats["loss/hist_d"]
@@ -415,19 +414,32 @@ class ImprovedGAN(GenerativeModel):
         for avg, cur in zip(self.discriminator_ema.buffers(), self.discriminator.buffers()):
             avg.copy_(cur)  # batch-norm statistics (conv arch)
 
+    def _consistency(self, x: Tensor, student: Tensor, step: int) -> tuple[Tensor, Tensor]:
+        """The mean-teacher cost on images ``x`` whose class logits under the classifier are ``student``:
+        the cost, and the cost times its ramped weight (what the loss adds)."""
+        with torch.no_grad():
+            teacher = self.discriminator_ema(x)  # (B, K), under noise of its own
+        cost = consistency_loss(student, teacher)
+        return cost, self.config.consistency_weight * sigmoid_rampup(step, self.config.consistency_rampup) * cost
+
     def _supervised_step(
-        self, labelled: tuple[Tensor, Tensor] | None, opt: torch.optim.Optimizer
+        self, labelled: tuple[Tensor, Tensor] | None, x: Tensor, opt: torch.optim.Optimizer, step: int
     ) -> dict[str, Tensor | float]:
-        """The baseline: cross-entropy on a labelled minibatch, nothing else."""
+        """The baseline: cross-entropy on a labelled minibatch, plus the consistency cost on the unlabelled
+        images ``x`` when it has a weight."""
         if labelled is None:
             return {}
         logits = self.discriminator(labelled[0])  # (B, K)
         loss = F.cross_entropy(logits, labelled[1])
+        out = {"loss/sup": loss.detach(), "train/accuracy": (logits.argmax(1) == labelled[1]).float().mean()}
+        if self.config.consistency_weight:
+            cost, weighted = self._consistency(x, self.discriminator(x), step)
+            loss = loss + weighted
+            out["loss/consistency"] = cost.detach()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        acc = (logits.argmax(1) == labelled[1]).float().mean()
-        return {"loss/sup": loss.detach(), "train/accuracy": acc}
+        return out
 
     # -- outputs ----------------------------------------------------------
 
