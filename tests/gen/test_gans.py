@@ -15,7 +15,7 @@ from rlgen.errors import ConfigError
 from rlgen.gen.base import DataInfo
 from rlgen.gen.models import model_kinds
 from rlgen.gen.models.dcgan import DCGANConfig
-from rlgen.gen.models.gan_layers import slerp
+from rlgen.gen.models.gan_layers import random_shift, slerp
 from rlgen.gen.models.improved_gan import ImprovedGANConfig
 from rlgen.gen.models.improved_gan.techniques import (
     HistoricalAverage,
@@ -27,7 +27,6 @@ from rlgen.gen.models.improved_gan.techniques import (
     data_dependent_init,
     feature_matching_loss,
     k_plus_one_losses,
-    random_shift,
     sigmoid_rampup,
 )
 from rlgen.gen.models.infogan import InfoGANConfig
@@ -474,6 +473,37 @@ def test_infogan_information_term_reaches_the_trunk_only_when_asked(trains_trunk
     same_trunk = all(torch.equal(a, b) for a, b in zip(after[0.0][0], after[1.0][0]))
     assert same_trunk != trains_trunk
     assert any(not torch.equal(a, b) for a, b in zip(after[0.0][1], after[1.0][1]))
+
+
+def test_infogan_augment_shift_shows_d_and_q_shifted_images_and_samples_as_they_are():
+    def translations(image: np.ndarray, s: int) -> list[np.ndarray]:  # zero-filled shifts by up to s pixels
+        padded = np.pad(image, ((0, 0), (s, s), (s, s)))
+        h, w = image.shape[1:]
+        return [padded[:, dy : dy + h, dx : dx + w] for dy in range(2 * s + 1) for dx in range(2 * s + 1)]
+
+    for shift in (0, 1):
+        torch.manual_seed(0)
+        model = dataclasses.replace(TINY["infogan"], augment_shift=shift).build(info())
+        shown = []
+        discriminate_and_q = model.discriminate_and_q
+        model.discriminate_and_q = lambda im, **kw: (shown.append(im.detach().clone()), discriminate_and_q(im, **kw))[1]
+        x = torch.rand(16, 1, 8, 8)
+        model.train_step([x, None], model.configure_optimizers(), 0)
+        real = shown[0].numpy()  # then the fakes of D's step and of G's step
+        assert len(shown) == 3
+        if shift == 0:
+            assert np.array_equal(real, x.numpy())
+        else:
+            assert not np.array_equal(real, x.numpy())
+            assert all(any(np.array_equal(r, t) for t in translations(o, 1)) for r, o in zip(real, x.numpy()))
+            assert not torch.equal(shown[1], shown[2])  # the generated images, shifted anew in each step
+    model.eval()
+    torch.manual_seed(3)
+    z, cat, cont = model.prior(4)
+    torch.manual_seed(3)
+    assert torch.equal(model.sample(4), model.generate(z, cat, cont))  # samples are not shifted
+    with pytest.raises(ValueError, match="augment_shift = -1"):
+        dataclasses.replace(TINY["infogan"], augment_shift=-1).validate()
 
 
 def test_infogan_traversals_and_code_accuracy():

@@ -1,5 +1,5 @@
 """Pieces the GANs share: DCGAN's initialisation, network widths for an image size, latent
-interpolation and batch unpacking. Improved GAN's own techniques are in
+interpolation, batch unpacking and random translations. Improved GAN's own techniques are in
 :mod:`rlgen.gen.models.improved_gan.techniques`; the adversarial steps are in :mod:`rlgen.core.adversarial`.
 """
 
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -70,10 +71,27 @@ def images_and_labels(batch: Any) -> tuple[Tensor, Tensor | None]:
     return batch[0], (batch[1] if len(batch) > 1 else None)
 
 
+def random_shift(x: Tensor, max_shift: int) -> Tensor:
+    """Each image of ``x`` ``(B, C, H, W)`` translated by its own random offset of up to
+    ``max_shift`` pixels in each direction, the uncovered border filled with zeros (the background
+    of digit images). Offsets come from torch's global generator, which checkpoints save."""
+    if max_shift <= 0:
+        return x
+    b, _, h, w = x.shape
+    padded = F.pad(x, (max_shift,) * 4)  # (B, C, H + 2s, W + 2s)
+    dy, dx = (torch.randint(0, 2 * max_shift + 1, (2, b), device=x.device))
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # (B, 1, H, 1)
+    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]  # (B, 1, 1, W)
+    batch = torch.arange(b, device=x.device)[:, None, None, None]
+    channel = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+    return padded[batch, channel, rows, cols]
+
+
 __all__ = [
     "dcgan_init",
     "decoder_channels",
     "encoder_channels",
     "images_and_labels",
+    "random_shift",
     "slerp",
 ]

@@ -39,7 +39,7 @@ from torch import Tensor, nn
 from rlgen.core.adversarial import LossAndStats, discriminator_step, generator_loss, generator_step
 from rlgen.core.nets import ConvDecoder, ConvEncoder, make_activation
 from rlgen.gen.base import DataInfo, GenerativeModel, ModelConfig
-from rlgen.gen.models.gan_layers import dcgan_init, decoder_channels, encoder_channels, images_and_labels
+from rlgen.gen.models.gan_layers import dcgan_init, decoder_channels, encoder_channels, images_and_labels, random_shift
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -79,6 +79,12 @@ class InfoGANConfig(ModelConfig):
     paper's code). False: Q's head learns from it on detached trunk features, so Q can only read
     the codes from features D learns for telling real from fake; the generator then expresses the
     categorical code in a salient factor (on digits, the class) rather than in details only Q sees."""
+    augment_shift: int = 0
+    """Translate each image D and Q see, real and generated, in both players' steps, by its own random
+    offset of up to this many pixels (differentiable augmentation, Zhao et al. 2020): the generator's
+    images are shifted as the real ones are, so it is not pushed to draw shifted digits; D cannot
+    memorise a small training set as easily, and Q has to read the codes from what a shift leaves.
+    0: the paper's training. Sampling and evaluation see the images as they are."""
     lr_d: float = 2e-4
     """Adam step size of the discriminator and Q (paper: 2e-4)."""
     lr_g: float = 1e-3
@@ -89,6 +95,8 @@ class InfoGANConfig(ModelConfig):
     def validate(self) -> None:
         if self.noise_dim < 0 or self.n_categories < 2 or self.n_continuous < 0 or self.g_hidden < 0:
             raise ValueError("infogan needs noise_dim >= 0, n_categories >= 2, n_continuous >= 0 and g_hidden >= 0")
+        if self.augment_shift < 0:
+            raise ValueError(f"augment_shift = {self.augment_shift}: the largest translation in pixels must be 0 or more")
         if self.lambda_cat < 0 or self.lambda_cont < 0:
             raise ValueError("infogan's lambda_cat and lambda_cont must be non-negative")
 
@@ -192,12 +200,15 @@ class InfoGAN(GenerativeModel):
             info = self.info_terms(out_fake[:, 1:], cat, cont)  # fakes are detached: trains Q (and the trunk if asked)
             return info["loss"], {"loss/info": info["loss"], "info/mi_cat": info["mi_cat"], "info/cont_nll": info["cont_nll"]}
 
+        def seen(images: Tensor) -> Tensor:  # what D and Q are shown
+            return random_shift(images, self.config.augment_shift)
+
         def g_loss() -> LossAndStats:
-            out = self.discriminate_and_q(fake)  # (B, 1 + Q)
+            out = self.discriminate_and_q(seen(fake))  # (B, 1 + Q)
             return generator_loss(self._logit(out)) + self.info_terms(out[:, 1:], cat, cont)["loss"], {}
 
         detach = not self.config.info_trains_trunk
-        d = discriminator_step(lambda im: self.discriminate_and_q(im, detach_q_input=detach), optimizers["d"], x, fake,
+        d = discriminator_step(lambda im: self.discriminate_and_q(seen(im), detach_q_input=detach), optimizers["d"], x, fake,
                                extra_loss=info_loss, logit_fn=self._logit, step=step)
         g = generator_step(optimizers["g"], g_loss, freeze=[self.trunk, self.d_head, self.q_head])
         return {

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from rlgen.core.adversarial import LossAndStats, discriminator_step, generator_loss, generator_step
 from rlgen.core.nets import ConvDecoder, ConvEncoder, weight_norm
 from rlgen.gen.base import DataInfo, GenerativeModel, ModelConfig
-from rlgen.gen.models.gan_layers import dcgan_init, decoder_channels, encoder_channels, images_and_labels
+from rlgen.gen.models.gan_layers import dcgan_init, decoder_channels, encoder_channels, images_and_labels, random_shift
 from rlgen.gen.models.improved_gan.techniques import (
     GaussianNoise,
     HistoricalAverage,
@@ -49,7 +49,6 @@ from rlgen.gen.models.improved_gan.techniques import (
     data_dependent_init,
     feature_matching_loss,
     normal_init,
-    random_shift,
     sigmoid_rampup,
 )
 

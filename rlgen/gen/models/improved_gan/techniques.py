@@ -343,22 +343,6 @@ def cycled_indices(total: int, n: int, step: int, *, seed: int) -> Tensor:
     return torch.cat(parts)
 
 
-def random_shift(x: Tensor, max_shift: int) -> Tensor:
-    """Each image of ``x`` ``(B, C, H, W)`` translated by its own random offset of up to
-    ``max_shift`` pixels in each direction, the uncovered border filled with zeros (the background
-    of digit images). Offsets come from torch's global generator, which checkpoints save."""
-    if max_shift <= 0:
-        return x
-    b, _, h, w = x.shape
-    padded = F.pad(x, (max_shift,) * 4)  # (B, C, H + 2s, W + 2s)
-    dy, dx = (torch.randint(0, 2 * max_shift + 1, (2, b), device=x.device))
-    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # (B, 1, H, 1)
-    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]  # (B, 1, 1, W)
-    batch = torch.arange(b, device=x.device)[:, None, None, None]
-    channel = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
-    return padded[batch, channel, rows, cols]
-
-
 __all__ = [
     "GaussianNoise",
     "HistoricalAverage",
@@ -366,7 +350,6 @@ __all__ = [
     "VirtualBatchNorm",
     "VirtualBatchNormNet",
     "cycled_indices",
-    "random_shift",
     "data_dependent_init",
     "feature_matching_loss",
     "k_plus_one_losses",
