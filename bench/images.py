@@ -19,9 +19,12 @@ What is measured (all on the 1,000 test images; NLLs in nats per image and bits 
 * Improved GAN, semi-supervised with 100 labels (10 per class, the paper's setting): test accuracy
   of the K+1 classifier (its moving average of weights), beside ``supervised_only``, the same
   discriminator network trained on the same 100 labelled images alone for the same number of steps;
-  and both again with every real training image translated by up to 2 pixels (``model.shift``);
+  both again with every real training image translated by up to 2 pixels (``model.shift``), and
+  both again with a mean-teacher consistency cost on the unlabelled images (``model.consistency_weight``;
+  without the GAN, that cost is the baseline's only use of them);
 * InfoGAN: accuracy of the 10-way categorical code as a classifier, codes matched to labels
-  one-to-one (Hungarian method);
+  one-to-one (Hungarian method), and again with D and Q shown every image, real and generated,
+  translated by up to 2 pixels (``model.augment_shift``);
 * VAE with a 2-step IAF posterior against the diagonal-Gaussian VAE at the same budget: test ELBO
   and importance-weighted log-likelihood (100 samples), on dynamically binarised images;
 * gated PixelCNN and Row LSTM PixelRNN: exact test NLL on dynamically binarised images, and
@@ -41,7 +44,9 @@ test pass; "evaluation" is ``evaluate_run`` plus the sample grid and completions
     improved_gan        300  12000    100      300 epochs       0.10    ~20 min   <1 min
     supervised_only     300  12000    100      (same network)   0.03     ~6 min   <1 min
     improved_gan_shift, supervised_only_shift: the same two on images shifted by up to 2 pixels
+    improved_gan_consistency, supervised_only_consistency: the same two with a mean-teacher cost
     infogan              30   1890     64       30 epochs       0.70    ~22 min   <1 min
+    infogan_shift: the same with D and Q shown images shifted by up to 2 pixels
     vae_iaf              20   1260     64       10 epochs       0.13     ~5 min   ~2 min (100 IW samples)
     vae_diagonal         20   1260     64       10 epochs       0.13     ~5 min   ~2 min
     pixelcnn              5    315     64       10 epochs       1.63     ~9 min   ~3 min (1,000 samples)
@@ -135,7 +140,16 @@ MODELS: dict[str, ModelSpec] = {
     "supervised_only_shift": ModelSpec("improved_gan", "Supervised only, shifted images", 300,
                                        {"data.labels_per_class": LABELS_PER_CLASS, "model.supervised_only": True,
                                         "model.shift": 2, "trainer.sample_every": 0}),
+    # The pair again with a mean-teacher consistency cost on the unlabelled images (model.consistency_weight):
+    # with the GAN, and without it (the cost is then the classifier's only use of the unlabelled images).
+    "improved_gan_consistency": ModelSpec("improved_gan", "Improved GAN + mean teacher", 300,
+                                          {"data.labels_per_class": LABELS_PER_CLASS, "model.consistency_weight": 10.0}),
+    "supervised_only_consistency": ModelSpec("improved_gan", "Mean teacher, no GAN", 300,
+                                             {"data.labels_per_class": LABELS_PER_CLASS, "model.supervised_only": True,
+                                              "model.consistency_weight": 10.0, "trainer.sample_every": 0}),
     "infogan": ModelSpec("infogan", "InfoGAN", 30),
+    # D and Q see real and generated images translated by up to 2 pixels (model.augment_shift).
+    "infogan_shift": ModelSpec("infogan", "InfoGAN, shifted for D and Q", 30, {"model.augment_shift": 2}),
     "vae_iaf": ModelSpec("vae", "VAE + IAF", 20, {"model.posterior": "iaf"}, likelihood=True),
     "vae_diagonal": ModelSpec("vae", "VAE (diagonal)", 20, {"model.posterior": "diagonal"}, likelihood=True),
     "pixelcnn": ModelSpec("pixelcnn", "Gated PixelCNN", 5, likelihood=True),
@@ -280,13 +294,13 @@ def key_figures(results: dict) -> dict[str, Any]:
             if len(results["models"].get(name, {}).get("runs", {})) > 1:
                 fig["semi_supervised_100_labels"][f"{name}_over_seeds"] = over_seeds(results["models"][name],
                                                                                      "accuracy")
-    if "infogan" in m:
-        fig["infogan_categorical_code_accuracy"] = m["infogan"].get("cat_accuracy")
+    for name in (n for n in MODELS if n.startswith("infogan") and n in m):
+        fig[f"{name}_categorical_code_accuracy"] = m[name].get("cat_accuracy")
         for key in ("cat_shared_codes", "cat_worst_digit_accuracy"):
-            if key in m["infogan"]:
-                fig[f"infogan_{key.removeprefix('cat_')}"] = m["infogan"][key]
-        if len(results["models"]["infogan"].get("runs", {})) > 1:
-            fig["infogan_over_seeds"] = over_seeds(results["models"]["infogan"], "cat_accuracy", "cat_shared_codes",
+            if key in m[name]:
+                fig[f"{name}_{key.removeprefix('cat_')}"] = m[name][key]
+        if len(results["models"][name].get("runs", {})) > 1:
+            fig[f"{name}_over_seeds"] = over_seeds(results["models"][name], "cat_accuracy", "cat_shared_codes",
                                                    "cat_worst_digit_accuracy")
     if "vae_iaf" in m or "vae_diagonal" in m:
         fig["vae_test_nll_nats"] = {
@@ -367,7 +381,7 @@ def panel_title(name: str, results: dict) -> str:
         sup = results["models"].get(name.replace("improved_gan", "supervised_only"), {}).get("metrics", {}).get("accuracy")
         line = f"100 labels: acc {m.get('accuracy', float('nan')):.3f}"
         line += f" (sup. only {sup:.3f})" if sup is not None else ""
-    elif name == "infogan":
+    elif name.startswith("infogan"):
         line = f"cat. code acc {m.get('cat_accuracy', float('nan')):.3f}, {fid}"
     elif name.startswith("vae"):
         line = f"IW NLL {m.get('nll', float('nan')):.1f} nats"
