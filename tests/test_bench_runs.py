@@ -45,7 +45,7 @@ def test_a_fresh_evaluation_is_measured_once_per_final_model_and_differs_from_th
 
 
 def test_seed_figures_average_only_the_metrics_every_seed_has():
-    from images import combine_runs
+    from seed_records import combine_runs
 
     runs = {"0": {"metrics": {"acc": 0.80}}, "1": {"metrics": {"acc": 0.81, "shared": 0.0}},
             "2": {"metrics": {"acc": 0.84, "shared": 1.0}}}
@@ -75,7 +75,7 @@ def test_the_iaf_gap_is_taken_per_epoch_over_the_seeds_that_have_both_posteriors
 
 
 def test_a_model_measured_at_a_new_budget_keeps_the_earlier_budgets_figures():
-    from images import with_earlier
+    from seed_records import with_earlier
 
     def entry(steps, acc):
         return {"budget": {"steps": steps, "epochs": steps / 600}, "seeds": [0], "metrics": {"accuracy": acc},
