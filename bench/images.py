@@ -23,8 +23,7 @@ What is measured (all on the 1,000 test images; NLLs in nats per image and bits 
   the same network trained without the GAN by a mean teacher (``model.consistency_weight``): its
   consistency cost is then its only use of the unlabelled images;
 * InfoGAN: accuracy of the 10-way categorical code as a classifier, codes matched to labels
-  one-to-one (Hungarian method), and again with D and Q shown every image, real and generated,
-  translated by up to 2 pixels (``model.augment_shift``);
+  one-to-one (Hungarian method);
 * VAE with a 2-step IAF posterior against the diagonal-Gaussian VAE at the same budget: test ELBO
   and importance-weighted log-likelihood (100 samples), on dynamically binarised images;
 * gated PixelCNN and Row LSTM PixelRNN: exact test NLL on dynamically binarised images, and
@@ -46,7 +45,6 @@ test pass; "evaluation" is ``evaluate_run`` plus the sample grid and completions
     improved_gan_shift, supervised_only_shift: the same two on images shifted by up to 2 pixels
     supervised_only_consistency: supervised_only with a mean-teacher cost on the unlabelled images
     infogan              30   1890     64       30 epochs       0.70    ~22 min   <1 min
-    infogan_shift: the same with D and Q shown images shifted by up to 2 pixels
     vae_iaf              20   1260     64       10 epochs       0.13     ~5 min   ~2 min (100 IW samples)
     vae_diagonal         20   1260     64       10 epochs       0.13     ~5 min   ~2 min
     pixelcnn              5    315     64       10 epochs       1.63     ~9 min   ~3 min (1,000 samples)
@@ -147,8 +145,6 @@ MODELS: dict[str, ModelSpec] = {
                                              {"data.labels_per_class": LABELS_PER_CLASS, "model.supervised_only": True,
                                               "model.consistency_weight": 10.0, "trainer.sample_every": 0}),
     "infogan": ModelSpec("infogan", "InfoGAN", 30),
-    # D and Q see real and generated images translated by up to 2 pixels (model.augment_shift).
-    "infogan_shift": ModelSpec("infogan", "InfoGAN, shifted for D and Q", 30, {"model.augment_shift": 2}),
     "vae_iaf": ModelSpec("vae", "VAE + IAF", 20, {"model.posterior": "iaf"}, likelihood=True),
     "vae_diagonal": ModelSpec("vae", "VAE (diagonal)", 20, {"model.posterior": "diagonal"}, likelihood=True),
     "pixelcnn": ModelSpec("pixelcnn", "Gated PixelCNN", 5, likelihood=True),

@@ -84,7 +84,9 @@ class InfoGANConfig(ModelConfig):
     offset of up to this many pixels (differentiable augmentation, Zhao et al. 2020): the generator's
     images are shifted as the real ones are, so it is not pushed to draw shifted digits; D cannot
     memorise a small training set as easily, and Q has to read the codes from what a shift leaves.
-    0: the paper's training. Sampling and evaluation see the images as they are."""
+    0: the paper's training. Sampling and evaluation see the images as they are. On mnist5k (seed 0,
+    30 epochs) a shift of 2 left D at chance (loss 1.45) and the generator drew few, malformed digits:
+    code accuracy 0.677 with a shared code, domain FID 261, against 0.804 and about 31 without."""
     lr_d: float = 2e-4
     """Adam step size of the discriminator and Q (paper: 2e-4)."""
     lr_g: float = 1e-3
