@@ -63,7 +63,8 @@ class ImprovedGANConfig(ModelConfig):
     """K+1-class discriminator trained on labelled and unlabelled images; evaluate() reports test accuracy."""
     unsupervised_weight: float = 0.5
     """Semi-supervised: weight of the unlabelled (real vs fake) term beside the labelled
-    cross-entropy (the paper writes 1; its MNIST code uses 0.5)."""
+    cross-entropy (the paper writes 1; its MNIST code uses 0.5). On mnist5k with 100 labels, 1 ended at
+    0.934 after 300 epochs (seed 0; 0.941 at 0.5) and was at 0.909 after 5,000 steps (seed 1; 0.933)."""
     ema_decay: float = 0.999
     """Semi-supervised: decay of a moving average of the classifier's weights, which classify
     and evaluate use (the paper's code tests such an average); 0: the current weights."""
