@@ -279,6 +279,7 @@ def images_section(d: dict) -> list[str]:
             lines.append(f"DCGAN training speed against a plain single-file PyTorch DCGAN of the same layers "
                          f"({label}, {tp['torch_threads']} torch thread(s)): {tp['ratio_rlgen_to_plain']:.2f}x.")
     lines += reference_lines(d)
+    lines += probe_lines(d)
     lines += ["", *provenance(d), ""]
     for name, other in d.get("other_datasets", {}).items():
         lines += [f"### {name}", "",
@@ -303,6 +304,20 @@ def reference_lines(d: dict) -> list[str]:
         each = "; ".join(f"seed {seed}: {r['accuracy']:.3f} ({r['accuracy_current']:.3f} with its current weights) "
                          f"after {r['epochs']} epochs, {num(r['wall_time_s'])} s" for seed, r in sorted(runs.items(), key=lambda kv: int(kv[0])))
         lines += ["", f"{ref['title']} (`{name}`, `{ref['command']}`): {each}. {ref.get('note', '')}".rstrip()]
+    return lines
+
+
+def probe_lines(d: dict) -> list[str]:
+    """Settings tried and not kept (``probes`` in images.json), one line each."""
+    probes = d.get("probes")
+    if not probes:
+        return []
+    lines = ["", "#### Tried and not kept", "", probes["note"], ""]
+    for r in probes["runs"]:
+        when = "at the end" if r["steps"] == r["of_steps"] else f"after {num(r['steps'])} of {num(r['of_steps'])} steps"
+        note = f"; {r['note']}" if r.get("note") else ""
+        lines.append(f"- `{r['model']}` with `{r['change']}`, seed {r['seed']}: {r['metric']} {r['value']:.3f} {when}, "
+                     f"against {r['without']:.3f} without{note}.")
     return lines
 
 
