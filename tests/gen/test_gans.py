@@ -27,6 +27,7 @@ from rlgen.gen.models.improved_gan.techniques import (
     data_dependent_init,
     feature_matching_loss,
     k_plus_one_losses,
+    linear_decay,
     sigmoid_rampup,
 )
 from rlgen.gen.models.infogan import InfoGANConfig
@@ -444,6 +445,22 @@ def test_consistency_loss_matches_numpy_and_only_the_student_learns():
     assert consistency_loss(teacher.detach(), teacher.detach() + 3.0).item() == pytest.approx(0.0, abs=1e-12)  # shift-invariant
     assert [round(sigmoid_rampup(s, 100), 4) for s in (0, 50, 100, 500)] == [round(math.exp(-5), 4), round(math.exp(-1.25), 4), 1.0, 1.0]
     assert sigmoid_rampup(0, 0) == 1.0
+
+
+def test_lr_decay_lowers_both_players_step_size_linearly_to_zero():
+    assert [linear_decay(s, 2, 6) for s in (0, 2, 3, 5, 6, 9)] == [1.0, 1.0, 0.75, 0.25, 0.0, 0.0]
+    model = dataclasses.replace(TINY["improved_gan"], lr_decay=(2, 6)).build(info())
+    opts = model.configure_optimizers()
+    x = batch(n=16, labelled=0)
+    lrs = []
+    for step in range(8):
+        model.train_step(x, opts, step)
+        lrs.append({name: opt.param_groups[0]["lr"] for name, opt in opts.items()})
+    lr = TINY["improved_gan"].lr
+    assert [round(v["d"] / lr, 6) for v in lrs] == [1.0, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+    assert all(v["g"] == v["d"] for v in lrs)
+    with pytest.raises(ValueError, match="lr_decay"):
+        dataclasses.replace(TINY["improved_gan"], lr_decay=(5, 5)).validate()
 
 
 def test_infogan_information_term_decreases():

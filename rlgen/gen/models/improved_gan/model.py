@@ -48,6 +48,7 @@ from rlgen.gen.models.improved_gan.techniques import (
     cycled_indices,
     data_dependent_init,
     feature_matching_loss,
+    linear_decay,
     normal_init,
     sigmoid_rampup,
 )
@@ -139,6 +140,10 @@ class ImprovedGANConfig(ModelConfig):
     then keep the hidden scales fixed, as the paper's code does."""
     lr: float = 3e-3
     """Adam step size of both players (the paper's MNIST code: 0.003, with weight norm; ~2e-4 suits arch conv)."""
+    lr_decay: tuple[int, int] = (0, 0)
+    """``(start, end)`` steps: both players' step size falls linearly from ``lr`` at ``start`` to 0 at
+    ``end`` and stays there (the paper's CIFAR code decays it linearly at the end of training).
+    ``(0, 0)``: a constant step size, as its MNIST code."""
     beta1: float = 0.5
     """Adam beta1 of both players."""
     adam_eps: float = 1e-4
@@ -173,6 +178,9 @@ class ImprovedGANConfig(ModelConfig):
             raise ValueError("virtual_batch_norm needs vbn_reference_size >= 1")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        start, end = self.lr_decay
+        if (start, end) != (0, 0) and not 0 <= start < end:
+            raise ValueError(f"lr_decay = {self.lr_decay}: give (start, end) steps with 0 <= start < end, or (0, 0)")
         if self.historical_weight < 0 or self.unsupervised_weight <= 0:
             raise ValueError("historical_weight must be non-negative and unsupervised_weight positive")
 
@@ -345,6 +353,10 @@ class ImprovedGAN(GenerativeModel):
             self._update_ema(decay=0.0)
             if self.hist_d is not None:  # average from the initialised weights on
                 self.hist_d = HistoricalAverage(self.discriminator.parameters())
+        if cfg.lr_decay != (0, 0):
+            for opt in optimizers.values():
+                for group in opt.param_groups:
+                    group["lr"] = cfg.lr * linear_decay(step, *cfg.lr_decay)
         labelled = self._labelled_batch(x, y, x.shape[0], step) if cfg.semi_supervised else None
         if cfg.shift:
             x = random_shift(x, cfg.shift)

@@ -289,6 +289,11 @@ def sigmoid_rampup(step: int, length: int) -> float:
     return math.exp(-5.0 * (1.0 - t) ** 2)
 
 
+def linear_decay(step: int, start: int, end: int) -> float:
+    """1 until ``start``, then linearly down to 0 at ``end``, and 0 after."""
+    return min(1.0, max(0.0, (end - step) / (end - start)))
+
+
 def k_plus_one_losses(
     logits_real_lab: Tensor,
     labels: Tensor,
