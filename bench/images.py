@@ -449,7 +449,7 @@ def main() -> None:
             runs[str(seed)] = run
             mean, std = combine_runs(runs)
             entry: dict[str, Any] = {
-                "kind": cfg.model.kind, "overrides": MODELS[name].overrides | (
+                "title": MODELS[name].title, "kind": cfg.model.kind, "overrides": MODELS[name].overrides | (
                     {"data.binarize": args.binarize} if MODELS[name].likelihood else {}),
                 "budget": budget, "seeds": [int(k) for k in runs], "metrics": mean,
                 "train_wall_time_s": statistics.fmean(r["train_wall_time_s"] for r in runs.values()),

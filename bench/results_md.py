@@ -337,7 +337,8 @@ def images_table(d: dict) -> list[str]:
             earlier.append(f"{name} at {e['budget']['epochs']:g} epochs ({seeds_word(e)}, `{e.get('command', '')}`): "
                            f"{figures_text(e)}.")
         where = m.get("measured_on") or d.get("machine") or {}
-        rows.append([name, f"{m['budget']['epochs']:g}", figures, where.get("gpu") or f"{where.get('cores', '?')}-core CPU",
+        label = f"{m['title']} (`{name}`)" if m.get("title") else name
+        rows.append([label, f"{m['budget']['epochs']:g}", figures, where.get("gpu") or f"{where.get('cores', '?')}-core CPU",
                      num(m.get("train_wall_time_s")), PAPERS.get(name, "")])
     lines = table(["model", "epochs", "figures", "trained on", "training (s)", "paper, full MNIST (for scale)"], rows)
     return lines + (["", "Measured earlier at other budgets:", "", *(f"- {e}" for e in earlier)] if earlier else [])
