@@ -280,20 +280,28 @@ def images_section(d: dict) -> list[str]:
                          f"({label}, {tp['torch_threads']} torch thread(s)): {tp['ratio_rlgen_to_plain']:.2f}x.")
     lines += reference_lines(d)
     lines += probe_lines(d)
-    lines += ["", *provenance(d), ""]
+    lines += ["", *command_lines(d), ""]
     for name, other in d.get("other_datasets", {}).items():
         lines += [f"### {name}", "",
                   f"Recorded apart from mnist5k: {num(other.get('train_images'))} training images from "
                   f"`{other.get('data_dir') or name}`; {seeds_text(other).lower()}.", ""]
         if other.get("note"):
             lines += [other["note"], ""]
-        lines += images_table(other)
-        commands: dict[str, list[str]] = {}  # the models may come from several invocations, at several budgets
-        for model, m in other["models"].items():
-            commands.setdefault(m.get("command") or other.get("command", ""), []).append(model)
-        lines += ["", *(f"Command ({', '.join(models)}): `{command}`  " for command, models in commands.items()),
-                  *provenance({k: other[k] for k in ("machine", "date") if k in other}), ""]
+        lines += [*images_table(other), "", *command_lines(other), ""]
     return lines
+
+
+def command_lines(d: dict) -> list[str]:
+    """The command behind each model's figures (a section gathers several invocations, at several
+    budgets and on several machines), then the machine and date of the last one."""
+    commands: dict[str, list[str]] = {}
+    for model, m in d["models"].items():
+        commands.setdefault(m.get("command") or d.get("command", ""), []).append(model)
+    last = provenance({k: d[k] for k in ("machine", "date") if k in d})
+    if last:
+        last[-1] = last[-1].replace("Measured on:", "Last measured on:", 1)
+    head = ["Each model's last invocation; the seeds run by earlier ones at the same budget are kept beside its own:", ""]
+    return [*head, *(f"Command ({', '.join(models)}): `{command}`  " for command, models in commands.items()), *last]
 
 
 def reference_lines(d: dict) -> list[str]:
