@@ -104,7 +104,8 @@ from rlgen.config import apply_overrides
 from rlgen.gen.base import DataConfig, GenConfig
 from rlgen.gen.data import load_data
 from rlgen.gen.metrics import classifier_for, classifier_path
-from rlgen.gen.run import CLASSIFIER_CACHE, build, complete_run, default_config, evaluate_run, sample_grid, train_gen
+from rlgen.gen.run import (CLASSIFIER_CACHE, build, complete_run, confusion_plot, default_config, evaluate_run, sample_grid,
+                           train_gen)
 from rlgen.runs import load_summary
 
 #: The benchmark's own dataset; results on any other are recorded apart from it.
@@ -380,6 +381,9 @@ def run_model(name: str, seed: int, args: argparse.Namespace, n_train: int, runs
         if MODELS[name].kind in ("pixelcnn", "pixelrnn"):
             run["completions_png"] = rel(complete_run(run_dir, n_images=8, n_samples=4, seed=seed,
                                                       out=images_dir / f"{name}-completions.png"))
+        confusion = confusion_plot(run_dir, out=images_dir / f"{name}-confusion.png")  # classifiers and InfoGAN
+        if confusion:
+            run["confusion_png"] = rel(confusion)
     print(f"{name} (seed {seed}): {json.dumps(ev['metrics'])}", flush=True)
     return run, cfg, budget
 
@@ -459,7 +463,7 @@ def main() -> None:
             }
             if std:
                 entry["metrics_std"] = std
-            for key in ("samples_png", "completions_png"):
+            for key in ("samples_png", "completions_png", "confusion_png"):
                 if key in runs[str(args.seeds[0])]:
                     entry[key] = runs[str(args.seeds[0])][key]
             section["models"][name] = old = with_earlier(entry, old)

@@ -349,6 +349,12 @@ def images_table(d: dict) -> list[str]:
         rows.append([label, f"{m['budget']['epochs']:g}", figures, where.get("gpu") or f"{where.get('cores', '?')}-core CPU",
                      num(m.get("train_wall_time_s")), PAPERS.get(name, "")])
     lines = table(["model", "epochs", "figures", "trained on", "training (s)", "paper, full MNIST (for scale)"], rows)
+    confusions = [f"[{m.get('title', name)}]({Path(m['confusion_png']).relative_to('bench')}) (seed {seed})"
+                  for name, m in d["models"].items() if m.get("confusion_png")
+                  for seed, r in m.get("runs", {}).items() if r.get("confusion_png") == m["confusion_png"]]
+    if confusions:
+        lines += ["", "Each digit's test images by the class or code the model gives them (InfoGAN's codes in the "
+                  "columns of the digits they are matched to): " + ", ".join(confusions) + "."]
     return lines + (["", "Measured earlier at other budgets:", "", *(f"- {e}" for e in earlier)] if earlier else [])
 
 

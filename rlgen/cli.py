@@ -305,6 +305,9 @@ def cmd_gen(args: argparse.Namespace, extra: list[str]) -> int:
             print("\nreal images: domain_fid of one half of the test images against the other (what a perfect "
                   "model scores;\nlower is better), classifier_score of the test images (the most samples "
                   "should reach; higher is better).")
+        confusion = gen.confusion_plot(args.run_dir)  # a classifier's or InfoGAN's codes against the labels
+        if confusion:
+            print(f"\nwrote {confusion} (each label's test images by the class or code they are given)")
     elif args.gen_command == "complete":
         print(f"wrote {gen.complete_run(args.run_dir, n_images=args.images, n_samples=args.n, out=Path(args.out) if args.out else None)}")
     return 0

@@ -140,5 +140,17 @@ class GenerativeModel(nn.Module):
         return {}
 
     @property
+    def assigns(self) -> Literal["classes", "clusters"] | None:
+        """What :meth:`assign` gives an image: ``"classes"`` (a classifier's predicted label),
+        ``"clusters"`` (an unsupervised id, matched to the labels one-to-one before they are compared)
+        or ``None`` (the model assigns nothing)."""
+        return None
+
+    @torch.no_grad()
+    def assign(self, x: Tensor) -> Tensor:
+        """The class or cluster id ``(B,)`` of each image of ``x`` ``(B, C, H, W)`` (see :attr:`assigns`)."""
+        raise NotImplementedError(f"{type(self).__name__} assigns no class or cluster to an image")
+
+    @property
     def device(self) -> torch.device:
         return next(self.parameters()).device

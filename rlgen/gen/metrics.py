@@ -317,12 +317,16 @@ def classifier_score(classifier: nn.Module, images: Tensor | np.ndarray) -> floa
     return float(torch.exp(kl.mean()))
 
 
-def _contingency(pred_clusters: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """``(clusters, labels)`` counts of each cluster id against each label, both in sorted order."""
+def _contingency(pred_clusters: np.ndarray, labels: np.ndarray, clusters: np.ndarray | None = None) -> np.ndarray:
+    """``(clusters, labels)`` counts of each cluster id against each label, both in sorted order.
+
+    :param clusters: every cluster id, also those no example has (default: the ones in ``pred_clusters``).
+    """
     pred, true = np.asarray(pred_clusters).ravel(), np.asarray(labels).ravel()
     if pred.shape != true.shape or pred.size == 0:
         raise ValueError(f"need as many cluster ids as labels, at least one; got {pred.size} and {true.size}")
-    codes, p = np.unique(pred, return_inverse=True)
+    codes = np.unique(pred) if clusters is None else np.union1d(clusters, pred)
+    p = np.searchsorted(codes, pred)
     _, t = np.unique(true, return_inverse=True)
     counts = np.zeros((len(codes), t.max() + 1), dtype=np.int64)
     np.add.at(counts, (p, t), 1)
@@ -351,6 +355,26 @@ def matched_label_accuracy(pred_clusters: np.ndarray, labels: np.ndarray) -> np.
     out = np.zeros(counts.shape[1])
     out[cols] = counts[rows, cols] / counts.sum(0)[cols]
     return out
+
+
+def matched_confusion(pred_clusters: np.ndarray, labels: np.ndarray,
+                      clusters: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The labels against the clusters, with each cluster in the column of the label the Hungarian
+    matching of :func:`hungarian_accuracy` gives it, so the diagonal holds the matched counts.
+
+    :param clusters: every cluster id, so that ones no example has get a column too (default: the
+        ones in ``pred_clusters``).
+    :return: ``counts`` ``(labels, clusters)``, rows in the labels' sorted order, columns the clusters
+        matched to those labels in the same order and then any unmatched ones; and ``ids``, the
+        cluster id of each column.
+    """
+    pred = np.asarray(pred_clusters).ravel()
+    counts = _contingency(pred, labels, clusters)  # (clusters, labels)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    matched = rows[np.argsort(cols)]  # clusters in the order of the labels they are matched to
+    order = np.concatenate([matched, np.setdiff1d(np.arange(counts.shape[0]), matched)])
+    ids = np.unique(pred) if clusters is None else np.union1d(clusters, pred)
+    return counts[order].T, ids[order]
 
 
 def shared_codes(pred_clusters: np.ndarray, labels: np.ndarray) -> int:
@@ -400,5 +424,6 @@ def _batched(module: nn.Module, images: Tensor | np.ndarray, fn: Callable[[Tenso
 
 
 __all__ = ["CLASSIFIER_KIND", "DomainClassifier", "accuracy", "classifier_for", "classifier_path", "classifier_score",
-           "data_key", "domain_fid", "frechet_distance", "hungarian_accuracy", "matched_label_accuracy", "random_shift", "shared_codes",
+           "data_key", "domain_fid", "frechet_distance", "hungarian_accuracy", "matched_confusion", "matched_label_accuracy",
+           "random_shift", "shared_codes",
            "train_classifier"]

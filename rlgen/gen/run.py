@@ -237,5 +237,64 @@ def complete_run(run_dir: str | Path, *, n_images: int = 8, n_samples: int = 4, 
                      scale=_scale(cfg))
 
 
-__all__ = ["default_config", "evaluate_run", "complete_run", "load_gen_recipe", "load_gen_run", "sample_grid",
+def confusion_plot(run_dir: str | Path, *, out: Path | None = None) -> Path | None:
+    """A PNG of the test images' labels against what the model assigns them, each row the shares of one
+    label's images: a semi-supervised classifier's predicted class, or InfoGAN's categorical code with
+    each code in the column of the label it is matched to (one-to-one, as ``cat_accuracy`` matches
+    them), so two digits that mix show as off-diagonal pairs. ``None`` for a model that assigns nothing.
+
+    :param out: the PNG (default ``run_dir/confusion.png``).
+    """
+    from rlgen.gen.data import class_names
+    from rlgen.gen.metrics import hungarian_accuracy, matched_confusion
+
+    cfg, model, _, test = load_gen_run(run_dir)
+    if model.assigns is None:
+        return None
+    preds, labels = [], []
+    with torch.no_grad():
+        for x, y in torch.utils.data.DataLoader(test, batch_size=256):
+            keep = y >= 0
+            preds.append(model.assign(x[keep].to(model.device)).cpu())
+            labels.append(y[keep])
+    pred, label = torch.cat(preds).numpy(), torch.cat(labels).numpy()
+    names = class_names(cfg.data)
+    if model.assigns == "clusters":
+        counts, ids = matched_confusion(pred, label, np.arange(cfg.model.n_categories))
+        rows, columns = [names[i] for i in np.unique(label)], [f"{c}" for c in ids]
+        xlabel, score = "code (in the column of the label it is matched to)", hungarian_accuracy(pred, label)
+    else:
+        counts = np.zeros((len(names), len(names)), dtype=np.int64)
+        np.add.at(counts, (label, pred), 1)
+        rows, columns, xlabel, score = names, names, "predicted class", float(np.mean(pred == label))
+    shares = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    title = f"{cfg.model.kind}, {len(label):,} test images: accuracy {score:.3f}"
+    return _draw_confusion(shares, rows, columns, xlabel, title, out or Path(run_dir) / "confusion.png")
+
+
+def _draw_confusion(shares: np.ndarray, rows: list[str], columns: list[str], xlabel: str, title: str, out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.2 + 0.45 * len(columns)), 1.2 + 0.45 * len(rows)))
+    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for (i, j), v in np.ndenumerate(shares):
+        if v >= 0.01:
+            ax.text(j, i, f"{v:.2f}".lstrip("0"), ha="center", va="center", fontsize=7,
+                    color="white" if v > 0.6 else "black")
+    ax.set_xticks(range(len(columns)), columns, fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel("label", fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+__all__ = ["confusion_plot", "default_config", "evaluate_run", "complete_run", "load_gen_recipe", "load_gen_run", "sample_grid",
            "train_gen"]

@@ -46,8 +46,18 @@ def test_eval_and_complete_and_resume(tmp_path, capsys):
     assert main(["gen", "eval", str(run), "--samples", "0"]) == 0  # the model's own test figures only
     captured = capsys.readouterr()
     assert "bits_per_dim" in captured.out and "domain_fid" not in captured.out
+    assert "confusion" not in captured.out and not (run / "confusion.png").exists()  # it assigns no class
     assert main(["gen", "train", "--resume", str(run), "--trainer.max_steps", "5"]) == 0
     assert json.loads((run / "summary.json").read_text())["steps"] == 5
+
+
+@pytest.mark.parametrize("kind", ["infogan", "improved_gan"])
+def test_eval_draws_the_labels_against_the_classes_or_codes_the_model_gives(kind, tmp_path, capsys):
+    assert main(["gen", "train", kind, "--run_root", str(tmp_path), *TINY]) == 0
+    run = tmp_path / kind
+    assert main(["gen", "eval", str(run), "--samples", "0"]) == 0
+    assert f"wrote {run / 'confusion.png'}" in capsys.readouterr().out
+    assert Image.open(run / "confusion.png").size[0] > 200
 
 
 def test_help_after_a_model_lists_its_own_options_and_defaults(capsys):

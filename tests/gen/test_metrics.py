@@ -23,6 +23,7 @@ from rlgen.gen.metrics import (
     domain_fid,
     frechet_distance,
     hungarian_accuracy,
+    matched_confusion,
     matched_label_accuracy,
     random_shift,
     shared_codes,
@@ -134,6 +135,29 @@ def test_matched_label_accuracy_shows_a_mixed_pair_that_shares_no_code():
     true = np.array(["a", "a", "a", "b", "b", "b", "a", "a"])  # 0->a (3 of 5 a's), 1->b (2 of 3 b's)
     np.testing.assert_allclose(matched_label_accuracy(pred, true), [3 / 5, 2 / 3])
     assert matched_label_accuracy(np.array([0, 0, 0, 1]), np.array([0, 1, 2, 2])).tolist() == [1.0, 0.0, 0.5]
+
+
+def test_matched_confusion_puts_each_cluster_in_its_matched_labels_column():
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 10, size=2000)
+    perm = rng.permutation(10) + 20  # cluster ids 20..29, shuffled against the labels
+    mixed = np.where(np.isin(labels, [4, 9]), rng.choice([4, 9], size=labels.size), labels)
+    counts, ids = matched_confusion(perm[mixed], labels)
+    np.testing.assert_array_equal(ids, perm)  # column j: the cluster label j's images mostly go to
+    # By hand: label i's images in each column's cluster.
+    expected = np.array([[np.sum((labels == i) & (perm[mixed] == c)) for c in ids] for i in range(10)])
+    np.testing.assert_array_equal(counts, expected)
+    assert np.trace(counts) / counts.sum() == pytest.approx(hungarian_accuracy(perm[mixed], labels))
+    off = counts - np.diag(np.diag(counts))
+    assert set(zip(*np.nonzero(off))) == {(4, 9), (9, 4)}  # the mixed pair, and nothing else
+    # More clusters than labels: the unmatched one comes last; fewer: a matched column per cluster.
+    counts, ids = matched_confusion(np.array([5, 5, 7, 6, 6]), np.array([1, 1, 1, 0, 0]))
+    assert ids.tolist() == [6, 5, 7] and counts.tolist() == [[2, 0, 0], [0, 2, 1]]
+    counts, ids = matched_confusion(np.array([3, 3, 3, 3]), np.array([0, 1, 1, 2]))
+    assert ids.tolist() == [3] and counts.tolist() == [[1], [2], [1]]  # every label's row, one column
+    # Clusters no example has still get a column (matched to labels no used cluster took).
+    counts, ids = matched_confusion(np.array([3, 3, 3, 3]), np.array([0, 1, 1, 2]), clusters=np.arange(4))
+    assert ids[1] == 3 and sorted(ids.tolist()) == [0, 1, 2, 3] and counts.shape == (3, 4) and counts[1, 1] == 2
 
 
 def test_shared_codes_counts_codes_two_labels_collapse_onto():

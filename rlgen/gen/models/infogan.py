@@ -269,6 +269,13 @@ class InfoGAN(GenerativeModel):
         """Q's most likely categorical code ``(B,)`` for images ``(B, C, H, W)``."""
         return self.discriminate_and_q(x)[:, 1 : 1 + self.config.n_categories].argmax(1)
 
+    @property
+    def assigns(self) -> Literal["clusters"]:
+        return "clusters"
+
+    def assign(self, x: Tensor) -> Tensor:
+        return self.predict_codes(x)
+
     @torch.no_grad()
     def evaluate(self, data: Any) -> dict[str, float]:
         """``cat_accuracy``: Q's categorical code as an unsupervised classifier, codes matched to labels one-to-one.

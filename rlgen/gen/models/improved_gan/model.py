@@ -477,6 +477,14 @@ class ImprovedGAN(GenerativeModel):
         net = self.discriminator_ema if self.discriminator_ema is not None else self.discriminator
         return net(x).argmax(1)
 
+    @property
+    def assigns(self) -> Literal["classes"] | None:
+        return "classes" if self.config.semi_supervised else None
+
+    @torch.no_grad()
+    def assign(self, x: Tensor) -> Tensor:
+        return self.classify(x)
+
     @torch.no_grad()
     def evaluate(self, data: Any) -> dict[str, float]:
         """Test ``accuracy`` of :meth:`classify` over the labelled images (semi-supervised modes; else nothing).
