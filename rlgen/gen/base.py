@@ -151,6 +151,24 @@ class GenerativeModel(nn.Module):
         """The class or cluster id ``(B,)`` of each image of ``x`` ``(B, C, H, W)`` (see :attr:`assigns`)."""
         raise NotImplementedError(f"{type(self).__name__} assigns no class or cluster to an image")
 
+    @torch.no_grad()
+    def assignments(self, data: Any) -> tuple[Tensor, Tensor]:
+        """:meth:`assign`'s ids ``(N,)`` and the labels ``(N,)`` of the labelled images in ``data``, an
+        iterable of ``[x, y]`` batches; unlabelled images (label -1) and batches without labels are
+        skipped, so both are empty when none has a label. On the CPU."""
+        from rlgen.gen.models.gan_layers import images_and_labels  # the models package imports this module
+
+        preds, labels = [torch.zeros(0, dtype=torch.long)], [torch.zeros(0, dtype=torch.long)]
+        for batch in data:
+            x, y = images_and_labels(batch)
+            if y is None:
+                continue
+            keep = y >= 0
+            if keep.any():
+                preds.append(self.assign(x[keep].to(self.device)).cpu())
+                labels.append(y[keep].cpu().long())
+        return torch.cat(preds), torch.cat(labels)
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device

@@ -325,12 +325,17 @@ def _contingency(pred_clusters: np.ndarray, labels: np.ndarray, clusters: np.nda
     pred, true = np.asarray(pred_clusters).ravel(), np.asarray(labels).ravel()
     if pred.shape != true.shape or pred.size == 0:
         raise ValueError(f"need as many cluster ids as labels, at least one; got {pred.size} and {true.size}")
-    codes = np.unique(pred) if clusters is None else np.union1d(clusters, pred)
+    codes = _cluster_ids(pred, clusters)
     p = np.searchsorted(codes, pred)
     _, t = np.unique(true, return_inverse=True)
     counts = np.zeros((len(codes), t.max() + 1), dtype=np.int64)
     np.add.at(counts, (p, t), 1)
     return counts
+
+
+def _cluster_ids(pred: np.ndarray, clusters: np.ndarray | None) -> np.ndarray:
+    """The sorted cluster ids of :func:`_contingency`'s rows: ``clusters`` and any others ``pred`` has."""
+    return np.unique(pred) if clusters is None else np.union1d(clusters, pred)
 
 
 def hungarian_accuracy(pred_clusters: np.ndarray, labels: np.ndarray) -> float:
@@ -373,8 +378,7 @@ def matched_confusion(pred_clusters: np.ndarray, labels: np.ndarray,
     rows, cols = linear_sum_assignment(counts, maximize=True)
     matched = rows[np.argsort(cols)]  # clusters in the order of the labels they are matched to
     order = np.concatenate([matched, np.setdiff1d(np.arange(counts.shape[0]), matched)])
-    ids = np.unique(pred) if clusters is None else np.union1d(clusters, pred)
-    return counts[order].T, ids[order]
+    return counts[order].T, _cluster_ids(pred, clusters)[order]
 
 
 def shared_codes(pred_clusters: np.ndarray, labels: np.ndarray) -> int:

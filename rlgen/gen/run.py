@@ -251,13 +251,7 @@ def confusion_plot(run_dir: str | Path, *, out: Path | None = None) -> Path | No
     cfg, model, _, test = load_gen_run(run_dir)
     if model.assigns is None:
         return None
-    preds, labels = [], []
-    with torch.no_grad():
-        for x, y in torch.utils.data.DataLoader(test, batch_size=256):
-            keep = y >= 0
-            preds.append(model.assign(x[keep].to(model.device)).cpu())
-            labels.append(y[keep])
-    pred, label = torch.cat(preds).numpy(), torch.cat(labels).numpy()
+    pred, label = (t.numpy() for t in model.assignments(torch.utils.data.DataLoader(test, batch_size=256)))
     names = class_names(cfg.data)
     if model.assigns == "clusters":
         counts, ids = matched_confusion(pred, label, np.arange(cfg.model.n_categories))

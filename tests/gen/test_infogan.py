@@ -82,3 +82,15 @@ def test_infogan_traversals_and_code_accuracy():
     metrics = model.evaluate([batch(n=16, labelled=12), batch(n=8, labelled=8)])
     assert 0.1 <= metrics["cat_accuracy"] <= 1.0  # a one-to-one matching always gets at least 1/10 right
     assert metrics["cat_shared_codes"] in range(0, 6)  # at most 10 labels in pairs
+
+
+def test_assignments_are_the_codes_of_the_labelled_images_only():
+    torch.manual_seed(0)
+    model = TINY["infogan"].build(info()).eval()
+    first, second = batch(n=16, labelled=12), batch(n=8, labelled=8)
+    codes, labels = model.assignments([first, second, first[0]])  # a bare image batch has no labels: skipped
+    assert torch.equal(labels, torch.cat([first[1][:12], second[1]]))
+    assert torch.equal(codes, torch.cat([model.predict_codes(first[0][:12]), model.predict_codes(second[0])]))
+    codes, labels = model.assignments([batch(n=8, labelled=0)])
+    assert codes.numel() == labels.numel() == 0
+    assert model.evaluate([batch(n=8, labelled=0)]) == {}  # nothing labelled: no code accuracy

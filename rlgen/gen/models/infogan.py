@@ -290,17 +290,8 @@ class InfoGAN(GenerativeModel):
         """
         from rlgen.gen.metrics import hungarian_accuracy, matched_label_accuracy, shared_codes
 
-        preds, labels = [], []
-        for batch in data:
-            x, y = images_and_labels(batch)
-            if y is None:
-                continue
-            keep = y >= 0
-            if keep.any():
-                preds.append(self.predict_codes(x[keep]).cpu())
-                labels.append(y[keep].cpu())
-        if not preds:
+        pred, label = (t.numpy().astype(np.int64) for t in self.assignments(data))
+        if not len(label):
             return {}
-        pred, label = torch.cat(preds).numpy().astype(np.int64), torch.cat(labels).numpy().astype(np.int64)
         return {"cat_accuracy": float(hungarian_accuracy(pred, label)), "cat_shared_codes": float(shared_codes(pred, label)),
                 "cat_worst_digit_accuracy": float(matched_label_accuracy(pred, label).min())}
