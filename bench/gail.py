@@ -11,7 +11,8 @@ Usage (from the repository root)::
 Every training run lives in ``bench/runs/<task>/<name>/`` and is resumable: run the same
 command again after an interruption and finished runs are skipped, unfinished ones continue
 from their last checkpoint. ``imitation``'s GAIL runs in its own virtual environment (it pins
-gymnasium 0.29 and stable-baselines3 2.2), given by ``--imitation-python``; its runs cannot
+gymnasium 0.29 and stable-baselines3 2.2), given by ``--imitation-python`` (default
+``.venv-imitation/bin/python`` in the repository); its runs cannot
 resume, so each is redone whole if interrupted. Each final BC and GAIL policy is also evaluated on
 ``--fresh-episodes`` (50) episodes from a seed apart from training's, with mean and with sampled
 actions, steadier than a run's own 10-episode evaluation. Results go to ``bench/results/gail.json``
@@ -144,7 +145,7 @@ def main() -> None:
     parser.add_argument("--fresh-episodes", type=int, default=50,
                         help="also evaluate each final BC and GAIL policy on this many fresh episodes, mean and "
                              "sampled actions (0: skip)")
-    parser.add_argument("--imitation-python", default=str(ROOT.parent / "venv-imitation" / "bin" / "python"),
+    parser.add_argument("--imitation-python", default=str(ROOT / ".venv-imitation" / "bin" / "python"),
                         help="python of a venv with the imitation library ('' to run none; finished runs are still read)")
     add_run_options(parser, runs_dir=ROOT / "bench" / "runs", out=ROOT / "bench" / "results" / "gail.json")
     args = parser.parse_args()

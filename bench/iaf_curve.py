@@ -7,7 +7,7 @@ reported per epoch, as the mean and standard deviation over seeds.
 Usage (from the repository root)::
 
     python bench/iaf_curve.py                                   # 40 epochs, every 5, seeds 0-2
-    python bench/iaf_curve.py --epochs 2 --eval-every 1 --seeds 0 --iw-samples 2 --runs-dir /tmp/iaf --out /tmp/iaf.json
+    python bench/iaf_curve.py --epochs 2 --eval-every 1 --seeds 0 --iw-samples 2 --runs-dir runs/bench/iaf --out runs/bench/iaf/iaf_curve.json
 
 Each run lives in ``<runs-dir>/<posterior>-s<seed>-<epochs>ep/`` and resumes when interrupted;
 finished runs are read back. Results go to ``bench/results/iaf_curve.json`` and ``.png``.

@@ -6,9 +6,9 @@ Usage (from the repository root)::
 
     python bench/images.py                                          # everything, about an hour on 2 cores
     python bench/images.py --models vae_iaf vae_diagonal --budget-scale 0.5
-    python bench/images.py --budget-scale 0.002 --fid-samples 100 --runs-dir /tmp/img --out /tmp/img.json
+    python bench/images.py --budget-scale 0.002 --fid-samples 100 --runs-dir runs/bench/images --out runs/bench/images/images.json
     python bench/images.py --models improved_gan supervised_only --seeds 0 1 2   # mean and spread over seeds
-    python bench/images.py --data.dataset mnist --data.data_dir ~/data/mnist     # your own MNIST IDX files
+    python bench/images.py --data.dataset mnist --data.data_dir data/mnist       # your own MNIST IDX files
 
 What is measured (all on the 1,000 test images; NLLs in nats per image and bits per dimension):
 

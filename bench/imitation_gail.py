@@ -6,7 +6,7 @@ nothing from rlgen. The learner and discriminator are set to match rlgen's recip
 the recipe's settings, a 2x100 tanh discriminator, the same minibatch size and updates per
 round), so the comparison is between the two GAIL implementations rather than their defaults.
 
-    venv-imitation/bin/python bench/imitation_gail.py --demos demos/hopper-v5.npz \\
+    .venv-imitation/bin/python bench/imitation_gail.py --demos demos/hopper-v5.npz \\
         --env Hopper-v4 --trajectories 25 --steps 2000000 --out result.json
 """
 

@@ -6,7 +6,7 @@ Usage (from the repository root)::
 
     python bench/plain_ssl_gan.py                                  # 300 epochs, seed 0, one thread
     python bench/plain_ssl_gan.py --epochs 1 --eval-every 1        # a smoke test, seconds
-    python bench/plain_ssl_gan.py --seed 1 --out /tmp/plain-ssl-s1.json
+    python bench/plain_ssl_gan.py --seed 1 --out plain-ssl-s1.json
 
 Data: rlgen's own ``mnist5k`` split (:func:`rlgen.gen.data.load_data`), so the 4,000 training and
 1,000 test images and the 100 labelled ones (10 per digit, picked by ``--seed``) are exactly those

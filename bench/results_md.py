@@ -8,22 +8,43 @@ written by this script, so the two never disagree with the JSON::
     python bench/results_md.py --check    # exit 1 if it is out of date
 
 ``tests/test_results_md.py`` runs the check, so a JSON file changed without rerunning this
-script fails the test suite.
+script fails the test suite. Paths in the commands are relative to the repository root, so that each
+command runs as written from a fresh clone; :func:`relative` rewrites any absolute path a JSON file
+still holds, so that none reaches RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 OUT = Path(__file__).resolve().parent / "RESULTS.md"
+ROOT = Path(__file__).resolve().parents[1]
+
+#: An absolute path on the machine that ran a benchmark: a work, temporary or home folder, or a drive.
+ABSOLUTE = re.compile(r"(?<![\w.~/:-])(?:/(?:work|tmp|root|home|Users)/|[A-Za-z]:\\)[^\s`'\"),;]*")
+#: What goes of such a path outside the repository: the folder it lies in (a user's home included).
+MACHINE_PREFIX = re.compile(r"^(?:/(?:home|Users)/[^/]+/|/(?:work|tmp|root)/|[A-Za-z]:\\(?:Users\\[^\\]+\\)?)")
 
 
 # ------------------------------------------------------------------- formatting
+
+
+def relative(text: str) -> str:
+    """``text`` with every absolute path made relative: to the repository root when it lies inside it,
+    else to the work, temporary or home folder it lies in (a file directly in it keeps its name alone)."""
+    def fix(m: re.Match) -> str:
+        path = m.group(0)
+        try:
+            return Path(path).relative_to(ROOT).as_posix() or "."
+        except ValueError:
+            return MACHINE_PREFIX.sub("", path) or "."
+    return ABSOLUTE.sub(fix, text)
 
 
 def num(x: float | None, digits: int = 0) -> str:
@@ -51,19 +72,27 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
+def machine_kind(m: dict | None) -> str:
+    """``2-core CPU, no GPU``, or the GPU's name."""
+    m = m or {}
+    return m.get("gpu") or f"{m.get('cores', '?')}-core CPU, no GPU"
+
+
 def machine(m: dict | None) -> str:
     if not m:
         return ""
-    where = m.get("gpu") or f"{m.get('cores', '?')}-core {m.get('cpu', '?')}"
+    where = m.get("gpu") or f"{m.get('cores', '?')}-core {m.get('cpu', '?')}, no GPU"
     return f"{where}, Python {m.get('python', '?')}, torch {m.get('torch', '?')}, {m.get('torch_threads', '?')} torch thread(s)"
 
 
-def provenance(d: dict) -> list[str]:
+def provenance(d: dict, where: str = "") -> list[str]:
+    """``Command: ...`` and ``Measured on: <machine>; <date>``; ``where`` describes the machine instead of ``machine``."""
     out = []
     if d.get("command"):
         out.append(f"Command: `{d['command']}`")
-    if d.get("machine") or d.get("date"):
-        out.append("Measured on: " + "; ".join(x for x in (machine(d.get("machine")), d.get("date", "")) if x))
+    where = where or machine(d.get("machine"))
+    if where or d.get("date"):
+        out.append("Measured on: " + "; ".join(x for x in (where, d.get("date", "")) if x))
     return [line + "  " for line in out[:-1]] + out[-1:] if out else []
 
 
@@ -87,7 +116,12 @@ def imitation_section(d: dict) -> list[str]:
              "library's GAIL from the same demonstrations, start and budget (`bench/imitation_gail.py`, on the "
              "v4 version of the env, which imitation's pinned gymnasium provides). Returns are means ± std over "
              "each policy's final evaluation episodes, with its mean action and, where measured, with sampled "
-             "actions; the fraction is of the demonstrations' mean return.", ""]
+             "actions; the fraction is of the demonstrations' mean return. imitation runs from its own virtual "
+             "environment, `.venv-imitation/` at the repository root (`--imitation-python`, default "
+             "`.venv-imitation/bin/python`; `bench/imitation_gail.py` says what it holds). A command with "
+             "`--imitation-python ''` reads back imitation's runs already in its runs directory, each made by "
+             "`.venv-imitation/bin/python bench/imitation_gail.py` with the arguments bench/gail.py gives it.", ""]
+    where = f"{machine_kind(d.get('machine'))}, {d.get('machine', {}).get('torch_threads', '?')} torch thread per run"
     for task, t in d["tasks"].items():
         expert = t["expert_return"]
         lines += [f"### {t.get('title', t['env_id'])}", "",
@@ -150,8 +184,9 @@ def imitation_section(d: dict) -> list[str]:
                          f"`{tp['command']}`)")
         if t.get("status"):
             lines.append(f"- Status: {t['status']}")
-        lines += ["", *provenance(t), ""]
-    lines += ["### History", "", d.get("note", ""), "", *provenance(d), ""]
+        lines += ["", *provenance(t, where), ""]
+    if d.get("note"):
+        lines += ["### Measurement conditions", "", d["note"], ""]
     return lines
 
 
@@ -284,7 +319,7 @@ def images_section(d: dict) -> list[str]:
     for name, other in d.get("other_datasets", {}).items():
         lines += [f"### {name}", "",
                   f"Recorded apart from mnist5k: {num(other.get('train_images'))} training images from "
-                  f"`{other.get('data_dir') or name}`; {seeds_text(other).lower()}.", ""]
+                  f"`{other.get('data_dir') or name}` (`--data.data_dir`); {seeds_text(other).lower()}.", ""]
         if other.get("note"):
             lines += [other["note"], ""]
         lines += [*images_table(other), "", *command_lines(other), ""]
@@ -423,9 +458,9 @@ def scaling_section(d: dict) -> list[str]:
 def expert_learners_section(d: dict) -> list[str]:
     lines = ["## Expert learners", "",
              "Whole training (env steps and one gradient step each; DroQ 20) on one thread, from "
-             "`bench/results/expert_learners.json`, the expert runs paused: env steps per CPU-second of the "
-             "process (all its threads), its ratio to SB3's SAC (measured first and last), and env steps per "
-             "wall-clock second on the otherwise idle 2-core machine. jax overlaps its updates with the env "
+             "`bench/results/expert_learners.json`: env steps per CPU-second of the process (all its threads), its "
+             "ratio to SB3's SAC (measured first and last), and env steps per wall-clock second, on a 2-core "
+             "machine kept otherwise idle (`--pause-pids` stops other processes while it measures). jax overlaps its updates with the env "
              "(about 1.4 cores), so its wall-clock rate is the higher one; with one run per core, as the "
              "experts train, the CPU-second rate is what each gets. For SAC and TQC the same algorithm takes "
              "the same steps on either library, so the ratio is also that of time to any return; across "
@@ -450,9 +485,11 @@ def expert_learners_section(d: dict) -> list[str]:
 
 def experts_section(d: dict) -> list[str]:
     lines = ["## Expert runs", "",
-             "The experts' training so far, from `bench/results/experts.json`: evaluation return (10 "
-             "episodes, mean actions) at the latest and best evaluation, and the env steps and training "
-             "hours at which each target was first reached. Long runs, resumed across sessions.", ""]
+             "The experts' training (`rlgen train agents/humanoid-tqc.toml`, `agents/ant-tqc.toml`), from "
+             "`bench/results/experts.json`: evaluation return (10 episodes, mean actions) at the latest and "
+             "best evaluation, and the env steps and training hours at which each target was first reached. "
+             "The runs were stopped and resumed; a gap of more than `--max-gap-min` minutes between two "
+             "evaluations counts as the median gap in the training hours.", ""]
     rows = []
     for r in d["runs"]:
         reached = ", ".join(f"{t}: " + (f"{steps(h['step'])} ({h['hours']:.1f} h)" if h else "not yet")
@@ -484,7 +521,7 @@ def render() -> str:
     for name, section in sections.items():
         if name in load:
             lines += section(load[name])
-    return "\n".join(lines).rstrip() + "\n"
+    return relative("\n".join(lines).rstrip() + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
