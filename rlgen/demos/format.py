@@ -130,7 +130,8 @@ class Demonstrations:
     def subsample(self, every: int, *, offset: int = 0) -> dict[str, np.ndarray]:
         """Every ``every``-th transition of each episode (GAIL's original data used every 20th)."""
         keep = np.concatenate([np.arange(s.start + offset % every, s.stop, every) for s in self.episodes()])
-        return {"obs": self.obs[keep], "acts": self.acts[keep], "next_obs": self.next_obs[keep]}
+        return {"obs": self.obs[keep], "acts": self.acts[keep], "next_obs": self.next_obs[keep],
+                "terminated": self.terminated[keep]}
 
     # ---------------------------------------------------------- compatibility
 

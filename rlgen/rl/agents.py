@@ -106,7 +106,7 @@ def make_env(cfg: TrainConfig, *, n_envs: int | None = None, seed: int | None = 
                           f"({str(e).split(' was raised')[0]}); {env_parameters(cfg.env_id)}") from None
     if rewards:
         for wcfg in cfg.wrappers:
-            venv = wcfg.build(venv, run_dir=run_dir, seed=cfg.seed)
+            venv = wcfg.build(venv, run_dir=run_dir, seed=cfg.seed, algo=cfg.algo)
     return venv
 
 
@@ -185,9 +185,21 @@ def algo_kwargs(cfg: TrainConfig, venv: VecEnv) -> dict[str, Any]:
             policy_kwargs["activation_fn"] = jax_activation(pol.activation)
     if cfg.lr_schedule == "linear":
         kw["learning_rate"] = LinearSchedule(kw["learning_rate"], 0.0, 1.0)
-    if reward_wrappers(venv) and cfg.algo in ("ppo", "trpo"):
-        kw.update(hooked_buffer_kwargs(venv))
+    if reward_wrappers(venv):
+        kw.update(hooked_buffer_kwargs(venv) if cfg.algo in ("ppo", "trpo") else relabelling_buffer_kwargs(venv, kw["gamma"]))
     return dict(kw, policy_kwargs=policy_kwargs)
+
+
+def relabelling_buffer_kwargs(venv: VecEnv, gamma: float) -> dict[str, Any]:
+    """Keyword arguments for SAC/TQC that replay transitions with the learned reward in ``venv``
+    computed when sampled (:mod:`rlgen.rl.replay_rewards`)."""
+    from rlgen.rl.replay_rewards import RelabellingReplayBuffer, replay_reward_of
+
+    reward = replay_reward_of(venv)
+    if reward is None:
+        raise ConfigError("this learned reward needs an on-policy algorithm (ppo or trpo)")
+    return {"replay_buffer_class": RelabellingReplayBuffer,
+            "replay_buffer_kwargs": {"reward": reward, "gamma": gamma}}
 
 
 def build_agent(cfg: TrainConfig, venv: VecEnv, *, tensorboard_log: str | None = None) -> BaseAlgorithm:
@@ -204,7 +216,7 @@ def save_agent(model: BaseAlgorithm, path: Path) -> None:
     The rollout buffer's hooks are live wrapper objects, not settings: they are left out
     and handed back by :func:`load_agent` from the environment it is given.
     """
-    model.save(path, exclude=["rollout_buffer_kwargs"])
+    model.save(path, exclude=["rollout_buffer_kwargs", "replay_buffer_kwargs"])
 
 
 def load_agent(cfg: TrainConfig, path: Path, venv: VecEnv | None = None) -> BaseAlgorithm:
@@ -214,10 +226,13 @@ def load_agent(cfg: TrainConfig, path: Path, venv: VecEnv | None = None) -> Base
     if not path.is_file():
         raise CheckpointError(f"no saved agent at {path}; train one first or pass another run directory")
     hooks = {}
-    if venv is not None and cfg.algo in ("ppo", "trpo") and reward_wrappers(venv):
+    if venv is not None and reward_wrappers(venv):
         # Keyword arguments, not custom_objects: those only replace what the zip holds, and the
         # zip leaves the hooks out, so the rollout buffer would come back without them.
-        hooks = hooked_buffer_kwargs(venv)
+        if cfg.algo in ("ppo", "trpo"):
+            hooks = hooked_buffer_kwargs(venv)
+        elif cfg.algo in OFF_POLICY:
+            hooks = relabelling_buffer_kwargs(venv, getattr(cfg, cfg.algo).gamma)
     try:
         cls = algo_class(cfg)
         return cls.load(str(path), env=venv, device=str(resolve_device(cfg.device)), **hooks)

@@ -7,7 +7,7 @@ section of the chosen ``algo`` is used. Defaults follow stable-baselines3's.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from rlgen.config import Variant, check_seed, path_field, require_positive
 
@@ -196,7 +196,11 @@ class RewardWrapperConfig(Variant):
     The list order is the stacking order: the first wraps the environment.
     """
 
-    def build(self, venv: Any, *, run_dir: Any, seed: int) -> Any:  # -> VecEnvWrapper
+    #: Learner algorithms the reward works with (on-policy ones learn from each rollout; off-policy
+    #: ones need a reward computed when a replayed batch is sampled, rlgen.rl.replay_rewards).
+    algos: ClassVar[tuple[str, ...]] = ("ppo", "trpo")
+
+    def build(self, venv: Any, *, run_dir: Any, seed: int, algo: str = "ppo") -> Any:  # -> VecEnvWrapper
         raise NotImplementedError
 
 
@@ -240,20 +244,80 @@ class GailConfig(RewardWrapperConfig):
     """Target for expert samples; below 1 is one-sided label smoothing."""
     normalize_obs: bool = True
     """Standardise the discriminator's observations with the expert's mean and std."""
+    # Off-policy learners (sac, tqc): rlgen.rl.replay_rewards.
+    update_every: int = 1000
+    """Off-policy learners: environment steps between the discriminator's updates, each of
+    ``updates_per_rollout`` steps on expert against replayed transitions."""
+    policy_window: int = 0
+    """Off-policy learners: the discriminator's policy samples come from the last this many
+    transitions of the replay buffer (0: all it holds, as in DAC)."""
+    absorbing: bool = True
+    """Off-policy learners: a terminated episode goes on in an absorbing state that the
+    discriminator judges (DAC's treatment, so that the reward's sign makes neither a survival bonus
+    nor a suicide bias); false: terminations end the return, as on-policy."""
+    states_only: bool = False
+    """Off-policy learners: the discriminator sees ``(s, s')`` instead of ``(s, a)``, imitation from
+    observation: the demonstrations' actions are never read."""
+    expert_fraction: float = 0.0
+    """Off-policy learners: this fraction of every learner batch is demonstration transitions,
+    rewarded by the discriminator like the agent's."""
+
+    algos = ("ppo", "trpo", "sac", "tqc")
 
     def validate(self) -> None:
         if not self.demos:
             raise ValueError("gail needs demos = 'path/to/demos.npz'")
+        if self.update_every < 1 or self.policy_window < 0:
+            raise ValueError("gail update_every must be at least 1 and policy_window at least 0")
+        if not 0 <= self.expert_fraction < 1:
+            raise ValueError(f"gail expert_fraction = {self.expert_fraction}: the share of each batch taken from "
+                             "the demonstrations must be in [0, 1)")
         if self.subsample < 1 or self.batch_size < 1 or self.updates_per_rollout < 0 or self.policy_rollouts < 1:
             raise ValueError("gail subsample, batch_size and policy_rollouts must be at least 1, updates_per_rollout "
                              "at least 0")
         require_positive(self, "hidden")
 
-    def build(self, venv: Any, *, run_dir: Any = None, seed: int = 0) -> Any:  # -> GailReward
+    def build(self, venv: Any, *, run_dir: Any = None, seed: int = 0, algo: str = "ppo") -> Any:  # -> GailReward
         from rlgen.demos.format import Demonstrations
+
+        demos = Demonstrations.load(self.demos)
+        if algo in ("sac", "tqc"):
+            from rlgen.rl.replay_rewards import ReplayGail, check_states_only_demos
+
+            if self.states_only:
+                check_states_only_demos(demos)
+            return ReplayGail(venv, demos=demos, config=self, seed=seed)
         from rlgen.rl.gail import GailReward
 
-        return GailReward(venv, demos=Demonstrations.load(self.demos), config=self, seed=seed)
+        return GailReward(venv, demos=demos, config=self, seed=seed)
+
+
+@dataclass
+class SqilConfig(RewardWrapperConfig):
+    """The ``[[wrappers]] kind = "sqil"`` table of a recipe: SQIL on an off-policy learner (sac, tqc)."""
+
+    kind = "sqil"
+    algos = ("sac", "tqc")
+
+    demos: str = path_field()
+    """Demonstration file (.npz written by 'rlgen demos record'); in a recipe, relative to the recipe's directory."""
+    n_episodes: int = 0
+    """Use the first this many expert episodes (0: all)."""
+    expert_fraction: float = 0.5
+    """Share of every learner batch taken from the demonstrations (reward 1); the rest is the
+    agent's own transitions (reward 0). The paper's: a half."""
+
+    def validate(self) -> None:
+        if not self.demos:
+            raise ValueError("sqil needs demos = 'path/to/demos.npz'")
+        if not 0 < self.expert_fraction < 1:
+            raise ValueError(f"sqil expert_fraction = {self.expert_fraction} must be in (0, 1)")
+
+    def build(self, venv: Any, *, run_dir: Any = None, seed: int = 0, algo: str = "sac") -> Any:  # -> Sqil
+        from rlgen.demos.format import Demonstrations
+        from rlgen.rl.replay_rewards import Sqil
+
+        return Sqil(venv, demos=Demonstrations.load(self.demos), config=self, seed=seed)
 
 
 @dataclass
@@ -294,7 +358,7 @@ class VimeConfig(RewardWrapperConfig):
             raise ValueError("vime eta must be >= 0, step_size > 0 and median_window >= 1")
         require_positive(self, "hidden", "batch_size", "pool_size", "n_samples")
 
-    def build(self, venv: Any, *, run_dir: Any = None, seed: int = 0) -> Any:  # -> VimeReward
+    def build(self, venv: Any, *, run_dir: Any = None, seed: int = 0, algo: str = "ppo") -> Any:  # -> VimeReward
         from rlgen.rl.vime import VimeReward
 
         return VimeReward(venv, config=self, seed=seed)
@@ -385,6 +449,24 @@ class TrainConfig:
         if self.policy.std == "state" and getattr(getattr(self, on_policy), "use_sde", False):
             raise ValueError(f"policy.std = 'state' and {on_policy}.use_sde are two ways to make the noise "
                              f"state-dependent; choose one ({on_policy}.use_sde = false, or policy.std = 'global')")
+        for i, w in enumerate(self.wrappers):
+            if self.algo != "bc" and self.algo not in w.algos:
+                raise ValueError(f"wrappers.{i} (kind = '{w.kind}') works with algo = {' or '.join(w.algos)}, not "
+                                 f"{self.algo}" + (": an off-policy learner replays old transitions, whose rewards "
+                                                   "must be recomputed when sampled" if self.algo in ("sac", "tqc")
+                                                   else ""))
+            if self.algo in ("ppo", "trpo") and getattr(w, "states_only", False):
+                raise ValueError(f"wrappers.{i}.states_only is for off-policy learners (algo = sac or tqc), "
+                                 f"not {self.algo}")
+            if self.algo in ("ppo", "trpo") and getattr(w, "expert_fraction", 0):
+                raise ValueError(f"wrappers.{i}.expert_fraction mixes demonstrations into replayed batches: "
+                                 f"it needs algo = sac or tqc, not {self.algo}")
+        if self.algo in ("sac", "tqc") and self.wrappers:
+            if len(self.wrappers) > 1:
+                raise ValueError(f"an off-policy learner takes one learned reward, not {len(self.wrappers)} wrappers")
+            if self.normalize_reward:
+                raise ValueError("normalize_reward scales stored rewards, and an off-policy learned reward is "
+                                 "computed when sampled: set normalize_reward = false")
         if self.algo == "bc" and not self.bc.demos:
             raise ValueError("algo = 'bc' needs bc.demos = 'path/to/demos.npz'")
 

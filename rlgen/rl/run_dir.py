@@ -145,7 +145,10 @@ def load_rl_checkpoint(ckpt: Path, cfg: TrainConfig, venv: VecEnv) -> tuple[Base
         for wrapper, s in zip(reward_wrappers(venv), states):
             wrapper.load_state_dict(s)
     if isinstance(model, OffPolicyAlgorithm) and (ckpt / "replay_buffer.pkl").is_file():
+        kept = model.replay_buffer
         model.load_replay_buffer(ckpt / "replay_buffer.pkl")
+        if getattr(kept, "reward", None) is not None:  # a learned reward, left out of the pickle
+            model.replay_buffer.attach(kept.reward, model.gamma)
     exact = load_checkpoint(ckpt / RESUME, kind="rl-resume") if (ckpt / RESUME).is_file() else None
     return model, float(state.get("elapsed", 0.0)), exact
 

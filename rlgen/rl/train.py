@@ -20,7 +20,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from torch.utils.tensorboard import SummaryWriter
 
 from rlgen.core.signals import StopFlag
-from rlgen.errors import CheckpointError, ConfigError, Interrupted, NonFiniteError, RlgenError
+from rlgen.errors import CheckpointError, Interrupted, NonFiniteError, RlgenError
 from rlgen.rl.agents import backend, build_agent, make_env, normalize
 from rlgen.rl.callbacks import AnnealStd, Boundaries, EpisodeInfo, EvalLog, ProgressBar, RewardHooks, StateNoise
 from rlgen.rl.config import TrainConfig
@@ -67,9 +67,6 @@ def train(
     A new run that fails before its first checkpoint leaves no directory behind (one that became
     non-finite keeps its logs).
     """
-    if cfg.wrappers and cfg.algo not in ("ppo", "trpo"):
-        raise ConfigError(f"learned rewards need an on-policy algorithm (ppo or trpo), not {cfg.algo}: "
-                          "their rewards change as they learn, which a replay buffer would keep stale")
     if resume and run_dir is None:
         raise RlgenError("resume needs the run directory; pass --resume RUN_DIR")
     fresh = run_dir is None

@@ -25,6 +25,8 @@ def off_policy(algo: str, backend: str, *extra: str) -> list[str]:
             f"--{algo}.buffer_size", "1000", f"--{algo}.batch_size", "32", *OFF, *extra]
 
 
+GAIL_OFF = ["--wrappers.0.n_episodes", "2", "--wrappers.0.update_every", "70", "--wrappers.0.updates_per_rollout", "5"]
+
 CASES = {
     # pendulum-ppo.toml: gSDE resampled every 4 steps, observations and rewards normalised
     "ppo-sde": ("pendulum-ppo.toml", PPO),
@@ -38,6 +40,11 @@ CASES = {
     "tqc": ("pendulum-ppo.toml", off_policy("tqc", "torch")),
     "sac-jax": ("pendulum-ppo.toml", off_policy("sac", "jax")),
     "tqc-jax": ("pendulum-ppo.toml", off_policy("tqc", "jax")),
+    # off-policy imitation: the discriminator, its optimiser and RNG, and the buffer's count of
+    # transitions (which times the discriminator's updates) come back with the replay buffer
+    "gail-sac-jax": ("pendulum-gail-sac.toml", off_policy("sac", "jax", *GAIL_OFF, "--wrappers.0.expert_fraction", "0.25")),
+    "gail-tqc-states-only": ("pendulum-gail-sac.toml", off_policy("tqc", "torch", *GAIL_OFF,
+                                                                  "--wrappers.0.states_only", "true")),
 }
 
 
