@@ -13,14 +13,14 @@ Resume works at step granularity. Epoch ``e`` visits the data in a
 permutation drawn from a generator seeded by ``(seed, e)`` alone, so the
 checkpoint only has to store the epoch and how many of its batches are done;
 a resumed run rebuilds the same permutation and starts at the next batch,
-with the global RNG states of the moment the checkpoint was written.
+with the global RNG states of the moment the checkpoint was written. What a checkpoint keeps
+besides the weights, and the checks that it may resume a run, are in :mod:`rlgen.core.trainer_state`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import signal
 import time
@@ -39,8 +39,9 @@ from rlgen.checkpoint import atomic_write_json, load_checkpoint, save_checkpoint
 from rlgen.core import distributed
 from rlgen.core.images import make_grid, save_grid
 from rlgen.core.signals import StopFlag
-from rlgen.errors import CheckpointError, Interrupted, NonFiniteError, RlgenError
-from rlgen.seeding import rng_state, seed_everything, set_rng_state
+from rlgen.core.trainer_state import all_rng_state, as_plain_dict, check_resumable, field_defaults, set_all_rng_state
+from rlgen.errors import Interrupted, NonFiniteError, RlgenError
+from rlgen.seeding import seed_everything
 
 #: Images in each sample grid (8 rows of 8).
 SAMPLE_COUNT = 64
@@ -155,8 +156,8 @@ class Trainer:
         self.checkpoint_path = self.run_dir / "checkpoints" / "last.pt"
         self.train_data = _as_dataset(train_data)
         self.test_data = None if test_data is None else _as_dataset(test_data)
-        self.model_config = _as_plain_dict(model_config)
-        self._config_defaults = _field_defaults(model_config) if model_defaults is None else dict(model_defaults)
+        self.model_config = as_plain_dict(model_config)
+        self._config_defaults = field_defaults(model_config) if model_defaults is None else dict(model_defaults)
         self.device = next(model.parameters(), torch.empty(0)).device
         self.rank, self.world_size = distributed.world()
         self.is_main = self.rank == 0
@@ -342,7 +343,7 @@ class Trainer:
     def _save(self) -> None:
         if self._saved_step == self.step:
             return
-        rng = distributed.gather_objects(_all_rng_state())  # collective: every process saves with rank 0
+        rng = distributed.gather_objects(all_rng_state())  # collective: every process saves with rank 0
         self._saved_step = self.step
         if not self.is_main:
             return
@@ -365,36 +366,16 @@ class Trainer:
 
     def _load(self) -> None:
         state = load_checkpoint(self.checkpoint_path, kind=self.kind)
-        saved = _as_plain_dict(state.get("model_config"))
-        given = self.model_config
-        # A setting added to the model since the checkpoint was made reads as its default there.
-        saved = {k: self._config_defaults[k] for k in given if k not in saved and k in self._config_defaults} | saved
-        keys = sorted(k for k in saved | given if _normalise(saved.get(k)) != _normalise(given.get(k)))
-        if keys:
-            raise CheckpointError(
-                f"checkpoint {self.checkpoint_path} was made with a different model config "
-                f"(keys differ: {', '.join(keys)}); use the original settings or a new run directory"
-            )
-        saved_world = state.get("world_size", 1)
-        if saved_world != self.world_size:
-            raise CheckpointError(
-                f"checkpoint {self.checkpoint_path} was made by {saved_world} process(es), now {self.world_size}; "
-                f"resume with the same number (torchrun --nproc-per-node {saved_world})"
-            )
-        for key, now in (("batch_size", self.config.batch_size), ("num_examples", len(self.train_data))):
-            if state[key] != now:
-                raise CheckpointError(
-                    f"checkpoint {self.checkpoint_path} was made with {key}={state[key]}, now {now}; "
-                    "resume with the same data and batch size"
-                )
-        if state["optimizers"].keys() != self.optimizers.keys():
-            raise CheckpointError(f"checkpoint {self.checkpoint_path} has other optimisers; use a new run directory")
+        check_resumable(state, self.checkpoint_path, model_config=self.model_config,
+                        model_defaults=self._config_defaults, world_size=self.world_size,
+                        batch_size=self.config.batch_size, num_examples=len(self.train_data),
+                        optimizers=self.optimizers.keys())
         self.model.load_state_dict(state["model"])
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self._elapsed, self._saved_step = state["elapsed_s"], self.step
-        _set_all_rng_state(state.get("rng_ranks", [state["rng"]])[self.rank])
+        set_all_rng_state(state.get("rng_ranks", [state["rng"]])[self.rank])
 
     @property
     def last_checkpoint_step(self) -> int | None:
@@ -428,32 +409,6 @@ def _as_dataset(data: Dataset | Tensor | np.ndarray) -> Dataset:
     return data  # a tensor indexes like a dataset and batches to a (B, ...) tensor
 
 
-def _as_plain_dict(config: Any) -> dict[str, Any]:
-    if config is None:
-        return {}
-    if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        return dataclasses.asdict(config)
-    return dict(config)
-
-
-def _field_defaults(config: Any) -> dict[str, Any]:
-    """The defaults of a dataclass config's fields (none for a dict)."""
-    if not (dataclasses.is_dataclass(config) and not isinstance(config, type)):
-        return {}
-    out = {}
-    for f in dataclasses.fields(config):
-        if f.default is not dataclasses.MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            out[f.name] = f.default_factory()
-    return out
-
-
-def _normalise(value: Any) -> Any:
-    # Tuples from a dataclass and lists from a JSON recipe compare equal.
-    return json.loads(json.dumps(value, sort_keys=True, default=str))
-
-
 def _to_device(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, Tensor):
         return batch.to(device, non_blocking=True)
@@ -464,23 +419,10 @@ def _to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 
-def _all_rng_state() -> dict[str, Any]:
-    state = rng_state()
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_all_rng_state(state: dict[str, Any]) -> None:
-    set_rng_state(state)
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 @contextlib.contextmanager
 def _aside(model: nn.Module, seed: int) -> Iterator[None]:
     """Eval mode, no grad, every RNG seeded by ``seed``; training mode and RNGs come back untouched."""
-    saved, was_training = _all_rng_state(), model.training
+    saved, was_training = all_rng_state(), model.training
     seed_everything(seed)
     model.eval()
     try:
@@ -488,4 +430,4 @@ def _aside(model: nn.Module, seed: int) -> Iterator[None]:
             yield
     finally:
         model.train(was_training)
-        _set_all_rng_state(saved)
+        set_all_rng_state(saved)

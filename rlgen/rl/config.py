@@ -2,14 +2,16 @@
 
 A recipe in ``agents/*.toml`` loads into :class:`TrainConfig`; only the
 section of the chosen ``algo`` is used. Defaults follow stable-baselines3's.
+The learned rewards' tables (``[[wrappers]]``) are in :mod:`rlgen.rl.reward_config`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
-from rlgen.config import Variant, check_seed, path_field, require_positive
+from rlgen.config import check_seed, path_field, require_positive
+from rlgen.rl.reward_config import GailConfig, RewardWrapperConfig, SqilConfig, VimeConfig  # noqa: F401 (also importable here)
 
 
 @dataclass
@@ -141,7 +143,8 @@ class SACConfig:
     """State-dependent exploration noise."""
     backend: Literal["torch", "jax"] = "torch"
     """Network library: torch (stable-baselines3, sb3-contrib) or jax (sbx, ``pip install 'rlgen[jax]'``).
-    The same algorithm either way; on a CPU the jax one runs about twice the gradient steps per second."""
+    The same algorithm either way; the jax one takes more gradient steps per second on a CPU (see
+    bench/RESULTS.md, section Expert learners)."""
 
     def validate(self) -> None:
         require_positive(self, "buffer_size", "batch_size", "train_freq")
@@ -187,181 +190,6 @@ class BCConfig:
 
     def validate(self) -> None:
         require_positive(self, "epochs", "batch_size")
-
-
-class RewardWrapperConfig(Variant):
-    """A learned reward, listed in a recipe as ``[[wrappers]]`` with a ``kind``.
-
-    Subclasses are dataclasses that set ``kind`` and implement :meth:`build`.
-    The list order is the stacking order: the first wraps the environment.
-    """
-
-    #: Learner algorithms the reward works with (on-policy ones learn from each rollout; off-policy
-    #: ones need a reward computed when a replayed batch is sampled, rlgen.rl.replay_rewards).
-    algos: ClassVar[tuple[str, ...]] = ("ppo", "trpo")
-
-    def build(self, venv: Any, *, run_dir: Any, seed: int, algo: str = "ppo") -> Any:  # -> VecEnvWrapper
-        raise NotImplementedError
-
-
-# The learned rewards' recipe tables live here, beside the algorithms', so that loading a recipe
-# or printing 'rlgen train --help' needs no torch; their wrappers are imported when built.
-
-
-@dataclass
-class GailConfig(RewardWrapperConfig):
-    """The ``[[wrappers]] kind = "gail"`` table of a recipe."""
-
-    kind = "gail"
-
-    demos: str = path_field()
-    """Demonstration file (.npz written by 'rlgen demos record'); in a recipe, relative to the recipe's directory."""
-    n_episodes: int = 0
-    """Use the first this many expert episodes (0: all)."""
-    subsample: int = 1
-    """Keep every k-th expert transition of each episode (the original GAIL used 20)."""
-    hidden: list[int] = field(default_factory=lambda: [100, 100])
-    """Hidden layer sizes of the discriminator."""
-    activation: Literal["tanh", "relu", "elu", "leaky_relu", "gelu", "silu"] = "tanh"
-    """Activation of the discriminator; ``leaky_relu`` has slope 0.2 (DCGAN's), as in every rlgen network."""
-    lr: float = 3e-4
-    """Adam step size of the discriminator."""
-    batch_size: int = 256
-    """Expert and policy samples in each discriminator minibatch (each)."""
-    updates_per_rollout: int = 4
-    """Discriminator steps after each policy rollout."""
-    policy_rollouts: int = 1
-    """The discriminator's policy samples come from the last this many rollouts (1: the latest
-    only, as in the original GAIL); older policies' samples keep it from fitting the current
-    policy's action noise alone."""
-    reward: Literal["gail", "airl", "neg_log_d"] = "gail"
-    """Reward from logits l: gail = -log(1-D) = softplus(l); airl = l; neg_log_d = log D."""
-    grad_penalty: float = 0.0
-    """Weight of a gradient penalty on interpolates between expert and policy data (0: off)."""
-    entropy_bonus: float = 0.001
-    """Weight of the discriminator's output entropy, subtracted from its loss (original: 0.001)."""
-    real_label: float = 1.0
-    """Target for expert samples; below 1 is one-sided label smoothing."""
-    normalize_obs: bool = True
-    """Standardise the discriminator's observations with the expert's mean and std."""
-    # Off-policy learners (sac, tqc): rlgen.rl.replay_rewards.
-    update_every: int = 1000
-    """Off-policy learners: environment steps between the discriminator's updates, each of
-    ``updates_per_rollout`` steps on expert against replayed transitions."""
-    policy_window: int = 0
-    """Off-policy learners: the discriminator's policy samples come from the last this many
-    transitions of the replay buffer (0: all it holds, as in DAC)."""
-    absorbing: bool = True
-    """Off-policy learners: a terminated episode goes on in an absorbing state that the
-    discriminator judges (DAC's treatment, so that the reward's sign makes neither a survival bonus
-    nor a suicide bias); false: terminations end the return, as on-policy."""
-    states_only: bool = False
-    """Off-policy learners: the discriminator sees ``(s, s')`` instead of ``(s, a)``, imitation from
-    observation: the demonstrations' actions are never read."""
-    expert_fraction: float = 0.0
-    """Off-policy learners: this fraction of every learner batch is demonstration transitions,
-    rewarded by the discriminator like the agent's."""
-
-    algos = ("ppo", "trpo", "sac", "tqc")
-
-    def validate(self) -> None:
-        if not self.demos:
-            raise ValueError("gail needs demos = 'path/to/demos.npz'")
-        if self.update_every < 1 or self.policy_window < 0:
-            raise ValueError("gail update_every must be at least 1 and policy_window at least 0")
-        if not 0 <= self.expert_fraction < 1:
-            raise ValueError(f"gail expert_fraction = {self.expert_fraction}: the share of each batch taken from "
-                             "the demonstrations must be in [0, 1)")
-        if self.subsample < 1 or self.batch_size < 1 or self.updates_per_rollout < 0 or self.policy_rollouts < 1:
-            raise ValueError("gail subsample, batch_size and policy_rollouts must be at least 1, updates_per_rollout "
-                             "at least 0")
-        require_positive(self, "hidden")
-
-    def build(self, venv: Any, *, run_dir: Any = None, seed: int = 0, algo: str = "ppo") -> Any:  # -> GailReward
-        from rlgen.demos.format import Demonstrations
-
-        demos = Demonstrations.load(self.demos)
-        if algo in ("sac", "tqc"):
-            from rlgen.rl.replay_rewards import ReplayGail, check_states_only_demos
-
-            if self.states_only:
-                check_states_only_demos(demos)
-            return ReplayGail(venv, demos=demos, config=self, seed=seed)
-        from rlgen.rl.gail import GailReward
-
-        return GailReward(venv, demos=demos, config=self, seed=seed)
-
-
-@dataclass
-class SqilConfig(RewardWrapperConfig):
-    """The ``[[wrappers]] kind = "sqil"`` table of a recipe: SQIL on an off-policy learner (sac, tqc)."""
-
-    kind = "sqil"
-    algos = ("sac", "tqc")
-
-    demos: str = path_field()
-    """Demonstration file (.npz written by 'rlgen demos record'); in a recipe, relative to the recipe's directory."""
-    n_episodes: int = 0
-    """Use the first this many expert episodes (0: all)."""
-    expert_fraction: float = 0.5
-    """Share of every learner batch taken from the demonstrations (reward 1); the rest is the
-    agent's own transitions (reward 0). The paper's: a half."""
-
-    def validate(self) -> None:
-        if not self.demos:
-            raise ValueError("sqil needs demos = 'path/to/demos.npz'")
-        if not 0 < self.expert_fraction < 1:
-            raise ValueError(f"sqil expert_fraction = {self.expert_fraction} must be in (0, 1)")
-
-    def build(self, venv: Any, *, run_dir: Any = None, seed: int = 0, algo: str = "sac") -> Any:  # -> Sqil
-        from rlgen.demos.format import Demonstrations
-        from rlgen.rl.replay_rewards import Sqil
-
-        return Sqil(venv, demos=Demonstrations.load(self.demos), config=self, seed=seed)
-
-
-@dataclass
-class VimeConfig(RewardWrapperConfig):
-    """The ``[[wrappers]] kind = "vime"`` table of a recipe (defaults: the original code's)."""
-
-    kind = "vime"
-
-    eta: float = 1e-4
-    """Weight of the normalised information gain added to the reward."""
-    hidden: list[int] = field(default_factory=lambda: [32])
-    """Hidden layer sizes of the Bayesian dynamics model (ReLU)."""
-    prior_sigma: float = 0.5
-    """Standard deviation of the weights' Gaussian prior."""
-    likelihood_sigma: float = 5.0
-    """Standard deviation of the Gaussian likelihood of the (normalised) next-state change."""
-    lr: float = 1e-4
-    """Adam step size of the dynamics model."""
-    updates_per_rollout: int = 500
-    """ELBO steps of the dynamics model after each rollout."""
-    batch_size: int = 10
-    """Transitions per ELBO step, drawn from the replay pool."""
-    pool_size: int = 1_000_000
-    """Replay pool capacity in transitions."""
-    min_pool_size: int = 500
-    """Transitions in the pool before the model starts training."""
-    step_size: float = 0.01
-    """Lambda: the step of the hypothetical update whose KL is the information gain."""
-    n_samples: int = 10
-    """Noise draws per transition when estimating the expected log-likelihood."""
-    median_window: int = 10
-    """Normalise by the mean of the last this many rollouts' median information gain."""
-    chunk_size: int = 0
-    """Transitions per vectorised information-gain chunk, to bound memory (0: the whole rollout)."""
-
-    def validate(self) -> None:
-        if self.eta < 0 or self.step_size <= 0 or self.median_window < 1:
-            raise ValueError("vime eta must be >= 0, step_size > 0 and median_window >= 1")
-        require_positive(self, "hidden", "batch_size", "pool_size", "n_samples")
-
-    def build(self, venv: Any, *, run_dir: Any = None, seed: int = 0, algo: str = "ppo") -> Any:  # -> VimeReward
-        from rlgen.rl.vime import VimeReward
-
-        return VimeReward(venv, config=self, seed=seed)
 
 
 @dataclass

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from rlgen.core.adversarial import LossAndStats, discriminator_step, reward_from_logits
 from rlgen.core.nets import mlp
 from rlgen.demos.format import Demonstrations
-from rlgen.rl.config import GailConfig
+from rlgen.rl.reward_config import GailConfig
 from rlgen.rl.rewards import LearnedRewardWrapper
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.vec_env import VecEnv
 
-from rlgen.rl.config import VimeConfig
+from rlgen.rl.reward_config import VimeConfig
 from rlgen.rl.rewards import LearnedRewardWrapper
 from rlgen.vime.dynamics import BayesianDynamics, ReplayPool, train_dynamics
 from rlgen.vime.info_gain import info_gain_second_order

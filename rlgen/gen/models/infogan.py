@@ -51,21 +51,19 @@ class InfoGANConfig(ModelConfig):
     kind = "infogan"
 
     noise_dim: int = 62
-    """Size of the incompressible N(0, I) noise z (paper, MNIST: 62). Less noise does not push the
-    digit class into the categorical code: 16 gave code accuracy 0.738 with a shared code on mnist5k
-    (seed 0, 30 epochs), against 0.806."""
+    """Size of the incompressible N(0, I) noise z (paper, MNIST: 62; for less noise on mnist5k,
+    see bench/RESULTS.md, section Image models)."""
     n_categories: int = 10
     """Values of the one categorical code (10 for digits)."""
     n_continuous: int = 2
     """Continuous Unif(-1, 1) codes (paper, MNIST: 2, which learned rotation and width)."""
     lambda_cat: float = 1.0
-    """Weight of the categorical code's information term (paper: 1). A stronger pull does not tie the
-    code to the digit class: 2 gave code accuracy 0.750 with a shared code on mnist5k (seed 0, 30
-    epochs), against 0.806."""
+    """Weight of the categorical code's information term (paper: 1; for a stronger pull on mnist5k,
+    see bench/RESULTS.md, section Image models)."""
     lambda_cont: float = 0.1
     """Weight of the continuous codes' information term (smaller: their log-likelihood has another scale).
-    The paper's code uses 1; on mnist5k (seed 1, 30 epochs) that gave code accuracy 0.776 with two
-    digits sharing a code, against 0.811 and none at 0.1."""
+    The paper's appendix C gives 0.1 and its code uses 1 (for 1 on mnist5k, see bench/RESULTS.md, section
+    Image models)."""
     learn_cont_std: bool = False
     """Q predicts a log-std for each continuous code; false: a fixed unit std."""
     g_hidden: int = 1024
@@ -88,9 +86,8 @@ class InfoGANConfig(ModelConfig):
     offset of up to this many pixels (differentiable augmentation, Zhao et al. 2020): the generator's
     images are shifted as the real ones are, so it is not pushed to draw shifted digits; D cannot
     memorise a small training set as easily, and Q has to read the codes from what a shift leaves.
-    0: the paper's training. Sampling and evaluation see the images as they are. On mnist5k (seed 0,
-    30 epochs) a shift of 2 left D at chance (loss 1.45) and the generator drew few, malformed digits:
-    code accuracy 0.677 with a shared code, domain FID 261, against 0.806 and about 31 without."""
+    0: the paper's training. Sampling and evaluation see the images as they are. For a shift on
+    mnist5k, see bench/RESULTS.md, section Image models."""
     lr_d: float = 2e-4
     """Adam step size of the discriminator and Q (paper: 2e-4)."""
     lr_g: float = 1e-3
@@ -107,11 +104,9 @@ class InfoGANConfig(ModelConfig):
             raise ValueError("infogan's lambda_cat and lambda_cont must be non-negative")
 
     def trainer_defaults(self) -> dict[str, Any]:
-        """30 epochs of batches of 64. Longer is worse on a small set: on mnist5k's 4,000 images, 150
-        epochs (about the images the paper code's 5,000 updates of 128 see) ended at code accuracy 0.565
-        and 0.606 with two shared codes each and domain FIDs of 64 and 73 (seeds 0 and 1), against
-        0.81-0.86 and about 31 after 30 epochs. The paper code's batches of 128 did worse as well: 0.584
-        after 30 epochs (960 steps, seed 0) with two shared codes and D near chance (loss 1.4)."""
+        """30 epochs of batches of 64, fewer images than the paper code's 5,000 updates of 128 see: on
+        mnist5k's 4,000 images, longer training and batches of 128 both did worse (see bench/RESULTS.md,
+        section Image models)."""
         return {"epochs": 30, "batch_size": 64}
 
     def build(self, info: DataInfo) -> InfoGAN:

@@ -64,8 +64,8 @@ class ImprovedGANConfig(ModelConfig):
     """K+1-class discriminator trained on labelled and unlabelled images; evaluate() reports test accuracy."""
     unsupervised_weight: float = 0.5
     """Semi-supervised: weight of the unlabelled (real vs fake) term beside the labelled
-    cross-entropy (the paper writes 1; its MNIST code uses 0.5). On mnist5k with 100 labels, 1 ended at
-    0.934 after 300 epochs (seed 0; 0.950 at 0.5) and was at 0.909 after 5,000 steps (seed 1; 0.933)."""
+    cross-entropy (the paper writes 1; its MNIST code uses 0.5, as here, which did better on mnist5k:
+    see bench/RESULTS.md, section Image models)."""
     ema_decay: float = 0.999
     """Semi-supervised: decay of a moving average of the classifier's weights, which classify
     and evaluate use (the paper's code tests such an average); 0: the current weights."""
@@ -74,25 +74,19 @@ class ImprovedGANConfig(ModelConfig):
     used) by up to this many pixels in each direction, so the classifier learns from more than the
     few images it has; the generator then matches the shifted images' features. 0: the paper's
     unaugmented training. Evaluation and the weight average's test see the images as they are.
-    On mnist5k with 100 labels (seed 0, 300 epochs) shift 2 lifted the supervised-only baseline
-    from 0.785 to 0.859 but not the semi-supervised GAN (0.941 to 0.932), whose generator collapsed."""
+    For its effect on the GAN and on the supervised-only baseline, see bench/RESULTS.md, section Image models."""
     entropy_weight: float = 0.0
     """Semi-supervised: weight of the mean entropy of the K class posteriors on the unlabelled real
     images, added to the discriminator's loss (entropy minimisation, as Dai et al. 2017 add to a
-    feature-matching K+1 GAN). 0: the paper's loss. On mnist5k with 100 labels (seed 0) it held the
-    test accuracy back: at weight 1, 0.81 after 5,000 of the 12,000 steps (0.93 without); at 0.1,
-    0.87 after 6,000 (0.94 without). The classifier turned confident on its early mistakes (entropy
-    0.02-0.04 nats), and both runs were stopped there."""
+    feature-matching K+1 GAN). 0: the paper's loss, kept as the default (see bench/RESULTS.md, section
+    Image models)."""
     consistency_weight: float = 0.0
     """Semi-supervised: weight of a mean-teacher consistency cost (Tarvainen and Valpola 2017) added to the
     discriminator's loss: the squared distance between the class posteriors of the real unlabelled batch
     under the classifier and under its weight average (``ema_decay``), each with its own Gaussian noise
     (:func:`~rlgen.gen.models.improved_gan.techniques.consistency_loss`). 0: the paper's loss. With
     ``supervised_only`` it is the only use of the unlabelled images: a mean teacher without the GAN.
-    Beside the GAN it held the test accuracy back on mnist5k with 100 labels: at weight 10, 0.828 after
-    8,000 of the 12,000 steps (seed 0; 0.944 without); at weight 1, 0.870 after 6,000 (seed 0; 0.935
-    without) and 0.908 after 4,000 (seed 1; 0.933 without). The average confirmed the classifier's early
-    mistakes, and the runs were stopped there."""
+    For its effect beside the GAN and without it, see bench/RESULTS.md, section Image models."""
     consistency_rampup: int = 2000
     """Semi-supervised: steps over which the consistency weight rises from ~0 to ``consistency_weight``
     (``exp(-5 (1 - t)^2)``), so the average is not a target before it has learned anything."""
@@ -143,15 +137,15 @@ class ImprovedGANConfig(ModelConfig):
     lr_decay: tuple[int, int] = (0, 0)
     """``(start, end)`` steps: both players' step size falls linearly from ``lr`` at ``start`` to 0 at
     ``end`` and stays there (the paper's CIFAR code decays it linearly at the end of training).
-    ``(0, 0)``: a constant step size, as its MNIST code. On mnist5k with 100 labels, ``(8000, 12000)``
-    ended at 0.951 (seed 1; 0.957 constant) and 0.947 (seed 0; 0.950): the plateau is not the step size's."""
+    ``(0, 0)``: a constant step size, as its MNIST code (for a decay on mnist5k, see bench/RESULTS.md,
+    section Image models)."""
     beta1: float = 0.5
     """Adam beta1 of both players."""
     adam_eps: float = 1e-4
     """Adam epsilon of both players. The paper's code adds 1e-8 under the square root of the second
     moment, which damps steps whose gradients are below ~1e-4 as this epsilon does; with PyTorch's
-    1e-8 every weight keeps stepping at the full rate however small its gradient, and on mnist5k the
-    discriminator then outran the generator for longer (test accuracy 0.830 against 0.851 after 60 epochs)."""
+    1e-8 every weight keeps stepping at the full rate however small its gradient, and the discriminator
+    outruns the generator for longer."""
 
     def validate(self) -> None:
         if self.shift < 0:
