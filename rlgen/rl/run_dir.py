@@ -66,10 +66,12 @@ def save_final(run_dir: Path, model: BaseAlgorithm) -> None:
     _save_policy(model, run_dir, "model.zip")
 
 
-def save_rl_checkpoint(run_dir: Path, model: BaseAlgorithm, *, elapsed: float,
+def save_rl_checkpoint(run_dir: Path, model: BaseAlgorithm, *, elapsed: float, cpu_elapsed: float | None = None,
                        resume_state: dict | None = None) -> Path:
     """Write a complete checkpoint directory atomically and point ``latest`` at it.
 
+    :param elapsed: training seconds so far (wall clock), kept in ``state.json``.
+    :param cpu_elapsed: CPU seconds so far (this process and its threads, summed over resumes).
     :param resume_state: what an exact resume needs beyond the agent (:mod:`rlgen.rl.resume`),
         kept in ``resume.pt``.
     """
@@ -86,7 +88,10 @@ def save_rl_checkpoint(run_dir: Path, model: BaseAlgorithm, *, elapsed: float,
             save_checkpoint(tmp / "rewards.pt", kind="rewards", state={"states": [w.state_dict() for w in wrappers]})
         if isinstance(model, OffPolicyAlgorithm):
             model.save_replay_buffer(tmp / "replay_buffer.pkl")
-        (tmp / "state.json").write_text(json.dumps({"num_timesteps": int(model.num_timesteps), "elapsed": elapsed}))
+        state = {"num_timesteps": int(model.num_timesteps), "elapsed": elapsed}
+        if cpu_elapsed is not None:
+            state["cpu_elapsed"] = cpu_elapsed
+        (tmp / "state.json").write_text(json.dumps(state))
 
     final = atomic_write_dir(root / name, fill)
     atomic_write_text(root / "latest", name + "\n")

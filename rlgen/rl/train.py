@@ -29,6 +29,7 @@ from rlgen.rl.resume import END_OF_LEARN, exact_envs
 from rlgen.rl.rewards import reward_wrappers
 from rlgen.rl.run_dir import (
     best_return,
+    checkpoint_state,
     checkpoint_step,
     forget_after,
     init_policy_from,
@@ -159,9 +160,10 @@ def _train(cfg: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
         log("note: with vec_env = 'subproc' the environments live in other processes and checkpoints do not keep "
             "their state, so a resumed run restarts their episodes and is not bitwise the uninterrupted one "
             "(vec_env = 'dummy' resumes exactly)")
-    elapsed_before, resume_state = 0.0, None
+    elapsed_before, cpu_before, resume_state = 0.0, 0.0, None
     if ckpt is not None:
         model, elapsed_before, resume_state = load_rl_checkpoint(ckpt, cfg, venv)
+        cpu_before = float(checkpoint_state(ckpt).get("cpu_elapsed", 0.0))
         forget_after(run_dir, model.num_timesteps)
         if isinstance(model, OffPolicyAlgorithm) and not (ckpt / "replay_buffer.pkl").is_file():
             resume_state = None  # the refill below moves the environments on
@@ -185,7 +187,7 @@ def _train(cfg: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
                              again=start_again(run_dir, resume))
         log(f"policy initialised by behaviour cloning ({steps:,} gradient steps)")
 
-    start = time.time()
+    start, cpu_start = time.time(), time.process_time()
     eval_env = make_eval_env(cfg, obs_stats_from=venv) if cfg.eval_episodes else None
     best = best_return(run_dir) if ckpt is not None else float("-inf")
 
@@ -201,6 +203,7 @@ def _train(cfg: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
 
     def checkpoint(m: BaseAlgorithm, phase: str) -> None:
         save_rl_checkpoint(run_dir, m, elapsed=elapsed_before + time.time() - start,
+                           cpu_elapsed=cpu_before + time.process_time() - cpu_start,
                            resume_state=boundaries.resume_state(m, phase) if exact else None)
 
     episode_info = EpisodeInfo()
@@ -253,6 +256,9 @@ def _train(cfg: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
         "algo": cfg.algo,
         "steps": int(model.num_timesteps),
         "wall_time_s": round(wall, 1),
+        # CPU seconds of the training process, its threads included: unlike the wall clock, not
+        # lengthened by other work on the machine (from checkpoints written before it was kept: 0 before).
+        "cpu_time_s": round(cpu_before + time.process_time() - cpu_start, 1),
         "steps_per_s": round(model.num_timesteps / max(wall, 1e-9), 1),
         "seed": cfg.seed,
         "torch_threads": torch.get_num_threads(),
