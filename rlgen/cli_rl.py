@@ -73,11 +73,15 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
             ("steps/s", summary["steps_per_s"])]
     if "eval" in summary:
         rows.append(("eval return", _return_text(summary["eval"])))
+        if "sampled" in summary["eval"]:
+            rows.append(("eval return, sampled actions", _return_text(summary["eval"]["sampled"])))
     if "expert_return" in summary:
         rows.append(("expert return", summary["expert_return"]))
     if "score" in summary:
         rows.append(("random-policy return", summary["random_return"]))
         rows.append(("score (expert 1, random 0)", f"{summary['score']:.2f}"))
+        if "sampled_score" in summary:
+            rows.append(("score, sampled actions", f"{summary['sampled_score']:.2f}"))
     print_table("training finished", rows)
     return 0
 

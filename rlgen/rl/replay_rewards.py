@@ -49,6 +49,7 @@ absorbing state is involved. With ``absorbing = false`` a terminated transition 
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any, ClassVar
 
 import numpy as np
@@ -64,6 +65,10 @@ from rlgen.demos.format import DemoError, Demonstrations
 from rlgen.errors import ConfigError, NonFiniteError
 from rlgen.rl.gail import StateActionDiscriminator, bernoulli_entropy, env_id_of
 from rlgen.rl.rewards import LearnedRewardWrapper
+
+
+#: Steps (and sampled batches) over which the logged reward figures are averaged.
+WINDOW = 1000
 
 
 class ExpertTransitions:
@@ -107,8 +112,9 @@ class ReplayReward(LearnedRewardWrapper):
         self.expert = ExpertTransitions(demos, n_episodes=n_episodes, subsample=subsample)
         self.expert_fraction = float(expert_fraction)
         self.rng = np.random.default_rng(seed)
-        self._relabelled_sum = 0.0
-        self._relabelled_count = 0
+        # Plain data, so a checkpoint's environment state keeps them (rlgen.rl.resume).
+        self._env: deque[float] = deque(maxlen=WINDOW)
+        self._relabelled: deque[float] = deque(maxlen=WINDOW)
 
     # ------------------------------------------------------------------ override
 
@@ -129,17 +135,20 @@ class ReplayReward(LearnedRewardWrapper):
         return np.zeros(len(obs), dtype=np.float32)
 
     def count_relabelled(self, rewards: np.ndarray) -> None:
-        self._relabelled_sum += float(rewards.sum())
-        self._relabelled_count += len(rewards)
+        self._relabelled.append(float(rewards.mean()))
 
     def reward_stats(self) -> dict[str, float]:
-        """The environment's reward per step, and the learned reward of the replayed transitions
-        (``reward/<name>``: the mean over the batches sampled since the last call)."""
-        out = super().reward_stats()
-        out.pop(f"reward/{self.name}", None)
-        if self._relabelled_count:
-            out[f"reward/{self.name}"] = self._relabelled_sum / self._relabelled_count
-        self._relabelled_sum, self._relabelled_count = 0.0, 0
+        """``reward/env``, the environment's reward per step over the last :data:`WINDOW` steps, and
+        ``reward/<name>``, the learned reward of the replayed transitions over the last
+        :data:`WINDOW` batches. An off-policy learner's rollout is one step, and its logs are
+        written every few episodes: these are what the steps before a write earned, not the last
+        step's alone."""
+        stepped = super().reward_stats()
+        if "reward/env" in stepped:
+            self._env.append(stepped["reward/env"])
+        out = {"reward/env": float(np.mean(self._env))} if self._env else {}
+        if self._relabelled:
+            out[f"reward/{self.name}"] = float(np.mean(self._relabelled))
         return out
 
     def describe(self) -> dict[str, Any]:
