@@ -89,7 +89,8 @@ def seed_record(run_dir: Path, expert: float, rand: float, *, fresh: bool) -> di
     reached = [s for s, _, sampled in curve if sampled is not None and sampled >= TARGET]
     summary = load_summary(run_dir)
     out = {"steps": summary.get("steps", curve[-1][0] if curve else 0), f"steps_to_{TARGET}": reached[0] if reached else None,
-           "wall_time_s": summary.get("wall_time_s"), "curve": curve, "finished": bool(summary)}
+           "wall_time_s": summary.get("wall_time_s"), "cpu_time_s": summary.get("cpu_time_s"), "curve": curve,
+           "finished": bool(summary)}
     if summary and fresh:
         f = fresh_eval(run_dir, FRESH_EPISODES)
         out.update(score_mean=round(score(f["return"]), 4), score_sampled=round(score(f["sampled_return"]), 4),
@@ -128,6 +129,8 @@ def main() -> None:
                         choices=METHODS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--report-only", action="store_true", help="no training: report the runs as they stand")
+    parser.add_argument("--backends", nargs="+", default=["jax", "torch"], choices=["jax", "torch"],
+                        help="the learners' backends whose cost with the discriminator is measured")
     parser.add_argument("--throughput-steps", type=int, default=4_000,
                         help="steps of each throughput run (learning starts after 1,000)")
     add_run_options(parser, runs_dir=ROOT / "runs" / "bench" / "offpolicy",
@@ -137,14 +140,16 @@ def main() -> None:
     runs = Path(args.runs_dir)
     for task in args.tasks:
         entry = results["tasks"].setdefault(task, {})
-        if args.throughput_only or not args.report_only and "throughput" not in entry:
-            base = replace(method_config(task, "rlgen", 0), eval_episodes=0)
-            algo = base.algo
-            base = apply_overrides(base, {f"{algo}.learning_starts": 1_000})
-            plain = apply_overrides(base, {"wrappers": []})
-            entry["throughput"] = throughput({"learner": plain, "with_discriminator": base}, args.throughput_steps,
-                                             runs / task, baseline="learner", repeats=2)
-            entry["throughput"]["command"] = command
+        for backend in args.backends:
+            key = "throughput" if backend == "jax" else f"throughput_{backend}"
+            if args.throughput_only or not args.report_only and key not in entry:
+                base = replace(method_config(task, "rlgen", 0), eval_episodes=0)
+                algo = base.algo
+                base = apply_overrides(base, {f"{algo}.learning_starts": 1_000, f"{algo}.backend": backend})
+                plain = apply_overrides(base, {"wrappers": []})
+                entry[key] = throughput({"learner": plain, "with_discriminator": base}, args.throughput_steps,
+                                        runs / task / backend, baseline="learner", repeats=2)
+                entry[key].update(command=command, backend=backend, algo=algo)
         if args.throughput_only:
             continue
         expert, rand = scores(task)

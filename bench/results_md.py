@@ -22,6 +22,9 @@ import statistics
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_offpolicy import first_command_section, offpolicy_section  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results"
 OUT = Path(__file__).resolve().parent / "RESULTS.md"
 ROOT = Path(__file__).resolve().parents[1]
@@ -509,13 +512,16 @@ def experts_section(d: dict) -> list[str]:
 def render() -> str:
     """RESULTS.md's text, from the JSON files present in bench/results/."""
     load = {name: json.loads((RESULTS / f"{name}.json").read_text())
-            for name in ("experts", "expert_learners", "gail", "gail_sampled", "vime_sparse", "images", "iaf_curve", "scaling") if (RESULTS / f"{name}.json").is_file()}
+            for name in ("first_command", "experts", "expert_learners", "gail", "offpolicy_imitation", "gail_sampled",
+                         "vime_sparse", "images", "iaf_curve", "scaling") if (RESULTS / f"{name}.json").is_file()}
     lines = ["# Benchmark results", "",
              "<!-- Written by bench/results_md.py from bench/results/*.json; edit those or the script, "
              "not this file. -->", "",
              "Every figure below is read from the JSON files in `bench/results/`, which the scripts in "
              "`bench/` write; the README quotes the headlines.", ""]
-    sections = {"experts": experts_section, "expert_learners": expert_learners_section, "gail": imitation_section,
+    sections = {"first_command": lambda d: first_command_section(d, provenance, table),
+                "experts": experts_section, "expert_learners": expert_learners_section, "gail": imitation_section,
+                "offpolicy_imitation": lambda d: offpolicy_section(d, provenance, table),
                 "gail_sampled": sampled_actions_section, "vime_sparse": vime_section, "images": images_section,
                 "iaf_curve": iaf_curve_section, "scaling": scaling_section}
     for name, section in sections.items():
