@@ -5,6 +5,11 @@ and fsynced, then renamed over the old one, so a crash or SIGKILL at any
 moment leaves either the previous checkpoint or the new one, never half of
 one. Loading checks the file is there, is a checkpoint of ours, and was made
 by the same kind of model; each failure is a one-line :class:`CheckpointError`.
+
+A checkpoint is data only (:mod:`rlgen.plain`): tensors and plain containers, with NumPy arrays,
+generators and the like encoded as such, read back with ``torch.load(weights_only=True)``. One of
+the kind rlgen wrote before (version 1, a pickle of NumPy objects) is refused with the command that
+converts it.
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ from typing import Any, Callable
 
 import torch
 
-from rlgen.errors import CheckpointError
+from rlgen.errors import CheckpointError, UntrustedFile
+from rlgen.plain import decode, encode, load_tensors
 
 #: Written into every checkpoint so a foreign file is told apart from ours.
 FORMAT = "rlgen-checkpoint"
-VERSION = 1
+#: 2: data only, read with ``weights_only=True``; 1 was a pickle.
+VERSION = 2
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], None]) -> Path:
@@ -103,8 +110,9 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def save_checkpoint(path: str | os.PathLike, *, kind: str, state: dict[str, Any]) -> Path:
-    """Atomically save ``state`` (tensors, state dicts, plain Python) tagged with ``kind``."""
-    payload = {"format": FORMAT, "version": VERSION, "kind": kind, "state": state}
+    """Atomically save ``state`` (tensors, state dicts, NumPy arrays and generators, plain Python;
+    see :func:`rlgen.plain.encode`) tagged with ``kind``."""
+    payload = {"format": FORMAT, "version": VERSION, "kind": kind, "state": encode(state)}
     return atomic_write(path, lambda f: torch.save(payload, f))
 
 
@@ -112,14 +120,16 @@ def load_checkpoint(path: str | os.PathLike, *, kind: str | None = None) -> dict
     """Load a checkpoint written by :func:`save_checkpoint`; return its ``state``.
 
     :param kind: when given, the checkpoint must have been saved with the same kind.
+    :raises UntrustedFile: a pickle of other objects than tensors (a checkpoint of an older rlgen).
     :raises CheckpointError: missing, truncated, corrupt, foreign or of another kind.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; pass a file written by rlgen or a run directory")
     try:
-        # Our checkpoints hold NumPy arrays and RNG states besides tensors.
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        payload = load_tensors(path)
+    except UntrustedFile:
+        raise
     except Exception as e:  # torch raises many types for a damaged zip
         raise CheckpointError(
             f"checkpoint {path} is truncated or corrupt ({type(e).__name__}); "
@@ -131,4 +141,8 @@ def load_checkpoint(path: str | os.PathLike, *, kind: str | None = None) -> dict
         raise CheckpointError(
             f"checkpoint {path} is for '{payload.get('kind')}', not '{kind}'; pass a checkpoint of the same model"
         )
-    return payload["state"]
+    try:
+        return decode(payload["state"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {path} is damaged ({e}); delete it to fall back to an earlier one or "
+                              "start the run again") from None

@@ -48,3 +48,8 @@ class Interrupted(RlgenError):
         super().__init__(message)
         self.signum = signum
         self.exit_code = 128 + signum
+
+
+class UntrustedFile(CheckpointError):
+    """A file whose loading could run code (a pickle): refused, with the command that converts it
+    for a user who trusts it (:mod:`rlgen.plain`)."""

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rlgen.checkpoint import atomic_write_json, atomic_write_text
-from rlgen.config import load_recipe, to_toml
-from rlgen.errors import CheckpointError, RlgenError, RunLocked
+from rlgen.config import check_run_name, load_recipe, to_toml
+from rlgen.errors import CheckpointError, ConfigError, RlgenError, RunLocked
 
 T = TypeVar("T")
 
@@ -38,8 +38,13 @@ _held: dict[str, tuple[int, int]] = {}  # run directory -> (lock file descriptor
 def new_run_dir(root: str | Path, name: str) -> Path:
     """Create and return ``root/name``, or ``root/name-2``, ``-3``... when taken.
 
+    :raises ConfigError: ``name`` is not a plain directory name (it would lead out of ``root``).
     :raises RlgenError: ``root`` cannot be written (read-only, or a file where a directory should be).
     """
+    try:
+        check_run_name(name)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     root = Path(root)
     candidate, n = root / name, 1
     try:

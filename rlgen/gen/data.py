@@ -25,8 +25,10 @@ Datasets and splits
 ``cifar10``
     The python batches in ``data_dir`` or ``data_dir/cifar-10-batches-py``:
     ``data_batch_1`` .. ``data_batch_5`` (50,000) and ``test_batch`` (10,000).
-    They are pickles, and unpickling can execute code: only files in the
-    directory the user names are opened.
+    They are pickles, their publisher's choice, and unpickling can run code: they
+    are read by an unpickler that builds nothing but dicts, lists, bytes, numbers
+    and NumPy arrays of numbers (what the batches hold), and refuses any other
+    object in one line before it is made.
 
 Binarisation (Bernoulli pixels for likelihood models)
 -----------------------------------------------------
@@ -355,11 +357,56 @@ def _load_cifar_split(cfg: DataConfig, split: str) -> tuple[np.ndarray, np.ndarr
     return np.concatenate(images), np.concatenate(labels)  # (N, 3, 32, 32), (N,)
 
 
+class _ArraysOnly(pickle.Unpickler):
+    """An unpickler that makes plain containers and NumPy arrays of numbers, and nothing else: the
+    only callables a pickle may name are NumPy's array and dtype constructors."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"{module}.{name}")
+        return {"_reconstruct": _reconstruct, "_frombuffer": _frombuffer, "ndarray": np.ndarray, "dtype": _dtype,
+                "encode": _latin1}[name]
+
+
+def _reconstruct(cls: type, shape: tuple, dtype: bytes) -> np.ndarray:
+    """NumPy's pickle constructor of an array, for :class:`_ArraysOnly`: an empty plain array, which
+    the pickle then fills from its bytes (NumPy refuses bytes for an array of objects)."""
+    if cls is not np.ndarray:
+        raise pickle.UnpicklingError("a subclass of numpy.ndarray")
+    return np.ndarray.__new__(np.ndarray, shape, dtype)
+
+
+def _frombuffer(buffer: bytes, dtype: np.dtype, shape: tuple, order: str) -> np.ndarray:
+    """NumPy's pickle constructor of an array from its bytes (protocol 5), for :class:`_ArraysOnly`."""
+    return np.frombuffer(bytes(buffer), dtype=_dtype(dtype)).reshape(shape, order=order).copy()
+
+
+def _latin1(text: str, encoding: str = "utf-8") -> bytes:
+    """How a protocol-2 pickle written by Python 3 spells bytes, for :class:`_ArraysOnly`."""
+    if encoding != "latin1" or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"_codecs.encode to {encoding!r}")
+    return text.encode("latin1")
+
+
+def _dtype(*args: object) -> np.dtype:
+    """A NumPy dtype of numbers or bytes, for :class:`_ArraysOnly`."""
+    made = np.dtype(*args)  # type: ignore[call-overload]
+    if made.hasobject:
+        raise pickle.UnpicklingError("an array of Python objects")
+    return made
+
+
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with open(path, "rb") as f:
-            # A pickle can run code when loaded; this is only reached for files in the user's data_dir.
-            batch = pickle.load(f, encoding="bytes")
+            batch = _ArraysOnly(f, encoding="bytes").load()
+    except pickle.UnpicklingError as e:
+        raise RlgenError(f"{path} is not a CIFAR-10 python batch: its pickle asks for {e}, which is not opened "
+                         "(it could run code); download the batches again from their publisher") from None
     except Exception as e:  # unpickling a damaged file raises many types
         raise RlgenError(f"cannot read CIFAR-10 batch {path} ({type(e).__name__}); download it again") from None
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from rlgen.checkpoint import load_checkpoint, save_checkpoint
 from rlgen.core.nets import ConvEncoder
-from rlgen.errors import CheckpointError, RlgenError
+from rlgen.errors import CheckpointError, RlgenError, UntrustedFile
 from rlgen.gen.base import DataConfig, DataInfo
 from rlgen.gen.data import load_data
 
@@ -196,7 +196,8 @@ def classifier_for(
     hash of its images and labels) when that file is usable and was made from the same data;
     otherwise it is trained on the dataset's training split with all labels and grey
     (non-binarised) images, seed 0, and saved there. A cache file that is corrupt, of another
-    kind or made from other data is replaced with a warning.
+    kind or made from other data is replaced with a warning; one of the kind rlgen wrote before (a
+    pickle) is refused with the command that converts it.
 
     :param dataset_cfg: the run's data settings; only ``dataset`` and ``data_dir`` matter.
     :param epochs: training epochs when there is no usable cache.
@@ -208,6 +209,8 @@ def classifier_for(
     if path.is_file():
         try:
             return _load_classifier(path, key).to(device)
+        except UntrustedFile:  # a pickle, of an older rlgen or planted: the user decides, not a silent retrain
+            raise
         except (CheckpointError, KeyError, RuntimeError, TypeError, ValueError) as e:
             warnings.warn(f"retraining the domain classifier: cached {path} is unusable ({e})", stacklevel=2)
     if log is not None:

@@ -23,7 +23,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.utils import LinearSchedule
 from gymnasium.envs.registration import load_env_creator
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from rlgen.core.distributed import resolve_device
 from rlgen.core.nets import LeakyReLU, activation_class
@@ -31,7 +31,6 @@ from rlgen.errors import ConfigError
 from rlgen.rl.config import TrainConfig
 from rlgen.rl.policies import StateStdPolicy
 from rlgen.rl.rewards import hooked_buffer_kwargs, reward_wrappers
-from rlgen.runs import damaged
 
 #: ``(algo, backend) -> (module, class)``, imported when first asked for (jax only by a jax run).
 #: A behaviour-cloned policy is saved as a PPO agent, so it evaluates, records and fine-tunes like one.
@@ -91,7 +90,7 @@ def make_env(cfg: TrainConfig, *, n_envs: int | None = None, seed: int | None = 
              run_dir: Path | None = None) -> VecEnv:
     """The vectorised environment of a run, with its learned rewards when ``rewards`` is true.
 
-    Normalisation is added by :func:`normalize` so that saved statistics can be loaded into it.
+    Normalisation is added by :func:`rlgen.rl.saved.normalize` so that saved statistics can be loaded into it.
     """
     check_env_id(cfg.env_id)
     n = n_envs or cfg.n_envs
@@ -119,32 +118,6 @@ def env_parameters(env_id: str) -> str:
     except (ValueError, TypeError, ImportError, AttributeError, gym.error.Error):
         return "see the env's documentation for its keyword arguments"
     return f"it takes {', '.join(names)}" if names else "it takes none"
-
-
-def load_vecnormalize(path: Path, venv: VecEnv) -> VecNormalize:
-    """Normalisation statistics saved by a run, put over ``venv``.
-
-    :raises CheckpointError: the file is truncated or not statistics (a pickle, which fails in many ways).
-    """
-    try:
-        return VecNormalize.load(str(path), venv)
-    except Exception as e:
-        raise damaged(path, e) from None
-
-
-def normalize(venv: VecEnv, cfg: TrainConfig, *, stats_path: Path | None = None, training: bool = True) -> VecEnv:
-    """Add ``VecNormalize`` as the recipe asks, loading saved statistics when given."""
-    if not (cfg.normalize_obs or cfg.normalize_reward):
-        return venv
-    gamma = getattr(getattr(cfg, cfg.algo), "gamma", 0.99)
-    if stats_path is not None and stats_path.exists():
-        venv = load_vecnormalize(stats_path, venv)
-    else:
-        venv = VecNormalize(venv, norm_obs=cfg.normalize_obs, norm_reward=cfg.normalize_reward, gamma=gamma)
-    venv.training = training
-    if not training:
-        venv.norm_reward = False
-    return venv
 
 
 def algo_kwargs(cfg: TrainConfig, venv: VecEnv) -> dict[str, Any]:
@@ -202,41 +175,13 @@ def relabelling_buffer_kwargs(venv: VecEnv, gamma: float) -> dict[str, Any]:
             "replay_buffer_kwargs": {"reward": reward, "gamma": gamma}}
 
 
+def policy_of(cfg: TrainConfig) -> type | str:
+    """The policy class (or stable-baselines3's name for it) of ``cfg``'s agent."""
+    return StateStdPolicy if cfg.policy.std == "state" else "MlpPolicy"
+
+
 def build_agent(cfg: TrainConfig, venv: VecEnv, *, tensorboard_log: str | None = None) -> BaseAlgorithm:
-    """A fresh agent of ``cfg.algo`` on ``venv``."""
+    """A fresh agent of ``cfg.algo`` on ``venv``. It is saved and loaded by :mod:`rlgen.rl.saved`."""
     device = {"device": str(resolve_device(cfg.device))} if backend(cfg) == "torch" else {}  # jax places itself
-    policy = StateStdPolicy if cfg.policy.std == "state" else "MlpPolicy"
-    return algo_class(cfg)(policy, venv, seed=cfg.seed, verbose=0, tensorboard_log=tensorboard_log,
+    return algo_class(cfg)(policy_of(cfg), venv, seed=cfg.seed, verbose=0, tensorboard_log=tensorboard_log,
                            **device, **algo_kwargs(cfg, venv))
-
-
-def save_agent(model: BaseAlgorithm, path: Path) -> None:
-    """Save an agent as a stable-baselines3 zip.
-
-    The rollout buffer's hooks are live wrapper objects, not settings: they are left out
-    and handed back by :func:`load_agent` from the environment it is given.
-    """
-    model.save(path, exclude=["rollout_buffer_kwargs", "replay_buffer_kwargs"])
-
-
-def load_agent(cfg: TrainConfig, path: Path, venv: VecEnv | None = None) -> BaseAlgorithm:
-    """An agent saved by a run (a stable-baselines3 zip), attached to ``venv`` when given."""
-    from rlgen.errors import CheckpointError
-
-    if not path.is_file():
-        raise CheckpointError(f"no saved agent at {path}; train one first or pass another run directory")
-    hooks = {}
-    if venv is not None and reward_wrappers(venv):
-        # Keyword arguments, not custom_objects: those only replace what the zip holds, and the
-        # zip leaves the hooks out, so the rollout buffer would come back without them.
-        if cfg.algo in ("ppo", "trpo"):
-            hooks = hooked_buffer_kwargs(venv)
-        elif cfg.algo in OFF_POLICY:
-            hooks = relabelling_buffer_kwargs(venv, getattr(cfg, cfg.algo).gamma)
-    try:
-        cls = algo_class(cfg)
-        return cls.load(str(path), env=venv, device=str(resolve_device(cfg.device)), **hooks)
-    except ConfigError:
-        raise
-    except Exception as e:
-        raise CheckpointError(f"cannot load agent {path} ({type(e).__name__}: {e}); the file is damaged or from another algorithm") from None

@@ -3,7 +3,7 @@
 The policy is the same stable-baselines3 ``ActorCriticPolicy`` PPO would train,
 saved as a PPO agent, so ``rlgen eval``, ``rlgen demos record`` and fine-tuning
 treat it like any other run. Observations are standardised with the
-demonstrations' statistics, stored as the run's ``vecnormalize.pkl``.
+demonstrations' statistics, stored as the run's ``vecnormalize.json``.
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ from tqdm.auto import tqdm
 from rlgen.demos.format import Demonstrations
 from rlgen.core.signals import StopFlag
 from rlgen.errors import ConfigError, Interrupted, NonFiniteError
-from rlgen.rl.agents import build_agent, make_env, save_agent
+from rlgen.rl.agents import build_agent, make_env
 from rlgen.rl.config import TrainConfig
 from rlgen.rl.policies import is_noise_parameter
 from rlgen.rl.evaluate import evaluate_as_configured, imitation_score, make_eval_env
+from rlgen.rl.saved import VECNORMALIZE, agent_class_name, save_agent, save_vecnormalize
+from rlgen.provenance import provenance
 from rlgen.runs import save_summary
 
 
@@ -114,12 +116,14 @@ def train_bc(cfg: TrainConfig, run_dir: Path, *, progress: bool = True, stop: St
     step = clone_policy(model, venv, cfg, demos, progress=progress, stop=stop, again=again)
     save_agent(model, run_dir / "model.zip")
     if cfg.normalize_obs:
-        venv.save(str(run_dir / "vecnormalize.pkl"))
+        save_vecnormalize(venv, run_dir / VECNORMALIZE)
     wall = time.time() - start
     summary: dict[str, Any] = {
         "run_dir": str(run_dir), "env_id": cfg.env_id, "algo": "bc", "steps": 0, "gradient_steps": step,
         "wall_time_s": round(wall, 1), "steps_per_s": 0.0, "seed": cfg.seed,
         "expert_return": float(demos.episode_returns.mean()), "expert_episodes_used": demos.n_episodes,
+        "agent_class": agent_class_name(model),
+        "provenance": provenance(str(model.device)),
     }
     if cfg.eval_episodes:
         eval_env = make_eval_env(cfg, obs_stats_from=venv)

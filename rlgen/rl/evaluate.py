@@ -13,9 +13,10 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from tqdm.auto import tqdm
 
-from rlgen.rl.agents import load_vecnormalize, make_env
+from rlgen.rl.agents import make_env
 from rlgen.rl.config import TrainConfig
 from rlgen.rl.resume import seeded_sampling
+from rlgen.rl.saved import load_vecnormalize
 from rlgen.seeding import rng_state, set_rng_state
 
 #: Evaluation environments are seeded apart from training ones.

@@ -13,8 +13,10 @@ which decides where the resumed run restores it (see :class:`rlgen.rl.callbacks.
 
 Environment layers are restored attribute by attribute, keeping only plain data (numbers, arrays,
 NumPy generators, containers of them): references to other objects are left to the live ones.
-MuJoCo's ``MjData`` is copied whole, derived quantities included, because the next step's reward
-of some tasks reads them (Humanoid's centre of mass before the step).
+MuJoCo's ``MjData`` is kept as its arrays (:func:`mjdata_state`), derived quantities included,
+because the next step's reward of some tasks reads them (Humanoid's centre of mass before the
+step), and copied back into the live one. The state is plain data throughout, so a checkpoint
+holds it without pickling anything (:mod:`rlgen.plain`).
 """
 
 from __future__ import annotations
@@ -45,14 +47,14 @@ _PLAIN = (type(None), bool, int, float, complex, str, bytes, np.ndarray, np.gene
           RunningMeanStd)
 
 
-def _plain(value: Any) -> bool:
+def is_plain(value: Any) -> bool:
     """Data that can be copied into a live object without cutting it off from others."""
     if isinstance(value, _PLAIN):
         return True
     if isinstance(value, (list, tuple, deque)):
-        return all(_plain(v) for v in value)
+        return all(is_plain(v) for v in value)
     if isinstance(value, dict):
-        return all(isinstance(k, (str, int)) and _plain(v) for k, v in value.items())
+        return all(isinstance(k, (str, int)) and is_plain(v) for k, v in value.items())
     return _is_mjdata(value)
 
 
@@ -60,17 +62,56 @@ def _is_mjdata(value: Any) -> bool:
     return type(value).__name__ == "MjData" and type(value).__module__.startswith("mujoco")
 
 
+#: The key of the dict :func:`mjdata_state` makes of an ``MjData``.
+MJDATA = "mujoco.MjData"
+
+
+def mjdata_state(data: Any) -> dict[str, Any]:
+    """A MuJoCo ``MjData`` as plain data: its time and every array whose size the model fixes (the
+    state, the controls and what is derived from them, which rewards read between steps). The
+    arrays sized by the last step's contacts and constraints are left out: the next step computes
+    them afresh before reading them."""
+    import mujoco
+
+    fresh = mujoco.MjData(data.model)
+    arrays = {}
+    for name in dir(data):
+        value = None if name.startswith("_") else getattr(data, name, None)
+        if isinstance(value, np.ndarray) and getattr(fresh, name).shape == value.shape:
+            arrays[name] = value.copy()
+    return {MJDATA: {"time": float(data.time), "arrays": arrays}}
+
+
+def _set_mjdata(data: Any, state: dict[str, Any]) -> None:
+    """Copy what :func:`mjdata_state` took into a live ``MjData`` of the same model, in place
+    (renderers hold this MjData)."""
+    for name, value in state["arrays"].items():
+        live = getattr(data, name, None)
+        if isinstance(live, np.ndarray) and live.shape == value.shape:
+            live[...] = value
+        elif not (isinstance(live, np.ndarray) and value.size == 0):  # empty then, sized by a step now
+            raise ValueError(f"the MuJoCo model changed since the checkpoint ({name}: {getattr(live, 'shape', None)} "
+                             f"now, {value.shape} then)")
+    data.time = state["time"]
+
+
+def _is_mjdata_state(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {MJDATA}
+
+
+def _kept(value: Any) -> Any:
+    return mjdata_state(value) if _is_mjdata(value) else copy.deepcopy(value)
+
+
 def _layer_state(obj: Any, skip: tuple[str, ...]) -> dict[str, Any]:
-    return {k: copy.deepcopy(v) for k, v in vars(obj).items() if k not in skip and _plain(v)}
+    return {k: _kept(v) for k, v in vars(obj).items() if k not in skip and is_plain(v)}
 
 
 def _set_layer_state(obj: Any, state: dict[str, Any]) -> None:
     for key, value in state.items():
         current = getattr(obj, key, None)
-        if _is_mjdata(value) and _is_mjdata(current):
-            import mujoco
-
-            mujoco.mj_copyData(current, obj.model, value)  # in place: renderers hold this MjData
+        if _is_mjdata_state(value) and _is_mjdata(current):
+            _set_mjdata(current, value[MJDATA])
         else:
             setattr(obj, key, value)
 

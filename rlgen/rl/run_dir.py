@@ -3,7 +3,7 @@
 A run directory gets ``config.toml``, TensorBoard events under ``tb/``
 (stable-baselines3's ``rollout/``, ``train/``, ``time/`` plus rlgen's
 ``reward/`` and ``eval/``), checkpoints, ``model.zip`` (with
-``vecnormalize.pkl`` when observations are normalised) and ``summary.json``.
+``vecnormalize.json`` when observations are normalised) and ``summary.json``.
 
 A checkpoint is a directory ``checkpoints/step_<N>/`` written under a
 temporary name and renamed when complete; ``checkpoints/latest`` names the
@@ -20,17 +20,23 @@ use that policy.
 
 Everything that reads a run's policy back (evaluation, recording
 demonstrations, fine-tuning from another run) goes through :func:`agent_files`.
+
+Every file is data (:mod:`rlgen.plain`, :mod:`rlgen.rl.saved`): the agent a stable-baselines3 zip
+read without unpickling, the statistics JSON, the replay buffer its arrays and counters in a torch
+file read with ``weights_only=True``, as are ``resume.pt`` and ``rewards.pt``. Files of the kind
+rlgen wrote before (pickles) are refused with the command that converts them.
 """
 
 from __future__ import annotations
 
-import copy
 import json
-import pickle
 import shutil
+from collections import deque
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
+import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
@@ -38,10 +44,13 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 from rlgen.checkpoint import atomic_write_dir, atomic_write_text, load_checkpoint, save_checkpoint
 from rlgen.demos.record import Policy, sb3_policy
 from rlgen.errors import CheckpointError, ConfigError
-from rlgen.rl.agents import backend_of, load_agent, load_vecnormalize, save_agent
+from rlgen.plain import untrusted
+from rlgen.rl.agents import backend_of
 from rlgen.rl.config import TrainConfig
 from rlgen.rl.evaluate import eval_seed, evaluate, find_vecnormalize, make_eval_env
+from rlgen.rl.resume import is_plain
 from rlgen.rl.rewards import reward_wrappers
+from rlgen.rl.saved import VECNORMALIZE, load_agent, load_vecnormalize, save_agent, save_vecnormalize, stats_file
 from rlgen.runs import damaged, load_run_config
 
 CHECKPOINTS = "checkpoints"
@@ -49,6 +58,10 @@ KEEP_CHECKPOINTS = 2
 BEST = "best"
 #: The file of a checkpoint that holds what an exact resume needs beyond the agent.
 RESUME = "resume.pt"
+#: SAC's and TQC's replay buffer in a checkpoint: its arrays and counters.
+REPLAY_BUFFER = "replay_buffer.pt"
+#: The pickle rlgen wrote before (stable-baselines3's ``save_replay_buffer``): refused.
+OLD_REPLAY_BUFFER = "replay_buffer.pkl"
 
 
 # ------------------------------------------------------------------ writing
@@ -58,11 +71,11 @@ def _save_policy(model: BaseAlgorithm, directory: Path, name: str = "agent.zip")
     save_agent(model, directory / name)
     vecnorm = find_vecnormalize(model.get_env())
     if vecnorm is not None:
-        vecnorm.save(str(directory / "vecnormalize.pkl"))
+        save_vecnormalize(vecnorm, directory / VECNORMALIZE)
 
 
 def save_final(run_dir: Path, model: BaseAlgorithm) -> None:
-    """The finished run's ``model.zip`` and, when observations are normalised, ``vecnormalize.pkl``."""
+    """The finished run's ``model.zip`` and, when observations are normalised, ``vecnormalize.json``."""
     _save_policy(model, run_dir, "model.zip")
 
 
@@ -87,11 +100,11 @@ def save_rl_checkpoint(run_dir: Path, model: BaseAlgorithm, *, elapsed: float, c
         if wrappers:
             save_checkpoint(tmp / "rewards.pt", kind="rewards", state={"states": [w.state_dict() for w in wrappers]})
         if isinstance(model, OffPolicyAlgorithm):
-            model.save_replay_buffer(tmp / "replay_buffer.pkl")
-        state = {"num_timesteps": int(model.num_timesteps), "elapsed": elapsed}
+            save_replay_buffer(model.replay_buffer, tmp / REPLAY_BUFFER)
+        state = {"num_timesteps": int(model.num_timesteps), "elapsed": elapsed, "episodes": episode_buffers(model)}
         if cpu_elapsed is not None:
             state["cpu_elapsed"] = cpu_elapsed
-        (tmp / "state.json").write_text(json.dumps(state))
+        (tmp / "state.json").write_text(json.dumps(state, default=_number))
 
     final = atomic_write_dir(root / name, fill)
     atomic_write_text(root / "latest", name + "\n")
@@ -105,6 +118,49 @@ def save_best(run_dir: Path, model: BaseAlgorithm, result: dict) -> Path:
     record = {"step": int(model.num_timesteps), **result}
     return atomic_write_dir(run_dir / BEST, lambda tmp: (_save_policy(model, tmp),
                                                          (tmp / "eval.json").write_text(json.dumps(record))))
+
+
+def episode_buffers(model: BaseAlgorithm) -> dict[str, Any]:
+    """The agent's recent episodes (what ``rollout/ep_rew_mean`` averages), for a checkpoint's
+    ``state.json``: they belong to the run in progress, and the agent's zip leaves them out."""
+    return {name: {"maxlen": buffer.maxlen, "items": list(buffer)}
+            for name in ("ep_info_buffer", "ep_success_buffer") if (buffer := getattr(model, name, None)) is not None}
+
+
+def set_episode_buffers(model: BaseAlgorithm, state: dict[str, Any]) -> None:
+    """Put back what :func:`episode_buffers` took."""
+    for name, kept in state.items():
+        setattr(model, name, deque(kept["items"], maxlen=kept["maxlen"]))
+
+
+def _number(value: Any) -> Any:
+    """A NumPy number as the Python one JSON writes."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def save_replay_buffer(buffer: Any, path: Path) -> None:
+    """A replay buffer's arrays and counters (``pos``, ``full``, ``n_added`` ...), in a torch file of
+    tensors: its spaces, device and learned reward are the live agent's, given again when it is loaded."""
+    kept = {k: v for k, v in vars(buffer).items() if k != "reward" and is_plain(v)}
+    save_checkpoint(path, kind="replay-buffer", state={"class": type(buffer).__name__, "attributes": kept})
+
+
+def load_replay_buffer(buffer: Any, path: Path) -> None:
+    """Fill ``buffer`` (the loaded agent's, built from the same config) with what
+    :func:`save_replay_buffer` kept; the learned reward attached to it stays attached."""
+    state = load_checkpoint(path, kind="replay-buffer")
+    if state.get("class") != type(buffer).__name__:
+        raise CheckpointError(f"{path} holds a {state.get('class')}, this run replays from a {type(buffer).__name__}; "
+                              "the checkpoint is from another run")
+    for key, value in state["attributes"].items():
+        live = getattr(buffer, key, None)
+        if isinstance(live, np.ndarray) and not (isinstance(value, np.ndarray) and value.shape == live.shape
+                                                 and value.dtype == live.dtype):
+            raise CheckpointError(f"{path} holds a replay buffer of another size ({key}: {getattr(value, 'shape', None)}, "
+                                  f"this run's is {live.shape}); the checkpoint is from another run")
+        setattr(buffer, key, value)
 
 
 # ------------------------------------------------------------------ reading
@@ -143,17 +199,17 @@ def load_rl_checkpoint(ckpt: Path, cfg: TrainConfig, venv: VecEnv) -> tuple[Base
         None for a checkpoint written before rlgen kept one)``; the caller restores the latter at
         the boundary it was taken at (:class:`rlgen.rl.callbacks.Boundaries`).
     """
+    if not (ckpt / REPLAY_BUFFER).is_file() and (ckpt / OLD_REPLAY_BUFFER).is_file():
+        raise untrusted(ckpt / OLD_REPLAY_BUFFER)
     model = load_agent(cfg, ckpt / "agent.zip", venv)
     state = checkpoint_state(ckpt)
+    set_episode_buffers(model, state.get("episodes", {}))
     if (ckpt / "rewards.pt").is_file():
         states = load_checkpoint(ckpt / "rewards.pt", kind="rewards")["states"]
         for wrapper, s in zip(reward_wrappers(venv), states):
             wrapper.load_state_dict(s)
-    if isinstance(model, OffPolicyAlgorithm) and (ckpt / "replay_buffer.pkl").is_file():
-        kept = model.replay_buffer
-        model.load_replay_buffer(ckpt / "replay_buffer.pkl")
-        if getattr(kept, "reward", None) is not None:  # a learned reward, left out of the pickle
-            model.replay_buffer.attach(kept.reward, model.gamma)
+    if isinstance(model, OffPolicyAlgorithm) and (ckpt / REPLAY_BUFFER).is_file():
+        load_replay_buffer(model.replay_buffer, ckpt / REPLAY_BUFFER)
     exact = load_checkpoint(ckpt / RESUME, kind="rl-resume") if (ckpt / RESUME).is_file() else None
     return model, float(state.get("elapsed", 0.0)), exact
 
@@ -211,13 +267,13 @@ def agent_files(run_dir: Path, *, best: bool = False) -> tuple[Path, Path]:
         if not (run_dir / BEST / "agent.zip").is_file():
             raise CheckpointError(f"{run_dir} has no best/ policy: it is written by periodic evaluation "
                                   "(eval_every > 0); drop --best to use the final one")
-        return run_dir / BEST / "agent.zip", run_dir / BEST / "vecnormalize.pkl"
+        return run_dir / BEST / "agent.zip", stats_file(run_dir / BEST)
     if (run_dir / "model.zip").is_file():
-        return run_dir / "model.zip", run_dir / "vecnormalize.pkl"
+        return run_dir / "model.zip", stats_file(run_dir)
     ckpt = latest_checkpoint(run_dir)
     if ckpt is None:
         raise CheckpointError(f"{run_dir} has no model.zip and no checkpoint yet; train it first")
-    return ckpt / "agent.zip", ckpt / "vecnormalize.pkl"
+    return ckpt / "agent.zip", stats_file(ckpt)
 
 
 def load_run_agent(run_dir: str | Path, *, best: bool = False) -> tuple[TrainConfig, BaseAlgorithm, Path, Path]:
@@ -267,9 +323,10 @@ def init_policy_from(model: BaseAlgorithm, venv: VecEnv, source: str | Path) -> 
     ``source`` is a run directory (its ``model.zip``, else its latest checkpoint)
     or an agent ``.zip``. The policy must have the same shapes (same env and
     ``policy.net_arch``); the value function comes along when it has them too.
-    Observation statistics are copied from ``vecnormalize.pkl`` beside the agent
+    Observation statistics are copied from ``vecnormalize.json`` beside the agent
     when this run normalises observations, so the weights see inputs on the
-    scale they were trained on.
+    scale they were trained on. Only the zip's weights are read (torch files read with
+    ``weights_only=True``), not its settings, so any stable-baselines3 zip will do.
     """
     from stable_baselines3.common.save_util import load_from_zip_file
 
@@ -284,7 +341,7 @@ def init_policy_from(model: BaseAlgorithm, venv: VecEnv, source: str | Path) -> 
     if not path.is_file():
         raise ConfigError(f"init_from: no agent at {path}; name a finished run directory or an agent .zip")
     try:
-        _, params, _ = load_from_zip_file(str(path), device=model.device)
+        _, params, _ = load_from_zip_file(str(path), device=model.device, load_data=False)
     except Exception as e:
         raise CheckpointError(f"init_from: cannot read {path} ({type(e).__name__}: {e}); the file is damaged") from None
     theirs, ours = (params or {}).get("policy", {}), model.policy.state_dict()
@@ -294,9 +351,8 @@ def init_policy_from(model: BaseAlgorithm, venv: VecEnv, source: str | Path) -> 
             raise ConfigError(f"init_from: {path} has another policy ({key}: {got}, this run needs {tuple(value.shape)}); "
                               "use a run of the same env and policy.net_arch")
     model.policy.load_state_dict({k: theirs[k] for k in ours})
-    stats = path.parent / "vecnormalize.pkl"
     vecnorm = venv if isinstance(venv, VecNormalize) else None
-    if vecnorm is not None and vecnorm.norm_obs and stats.is_file():
-        with open(stats, "rb") as f:
-            saved = pickle.load(f)
-        vecnorm.obs_rms = copy.deepcopy(saved.obs_rms)
+    if vecnorm is not None and vecnorm.norm_obs:
+        stats = stats_file(path.parent)
+        if stats.is_file():
+            vecnorm.obs_rms = load_vecnormalize(stats, vecnorm.venv).obs_rms
