@@ -1,13 +1,56 @@
-"""What the ``rlgen`` commands share: their tables, their status lines and their checks of arguments."""
+"""What the ``rlgen`` commands share: their parser, their tables, their status lines and their checks of arguments."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
+from rlgen.config_data import Range
 from rlgen.errors import UsageError
+
+
+class Parser(argparse.ArgumentParser):
+    """The parser of every ``rlgen`` command and subcommand (their parsers are made by this class).
+
+    An option is taken by its full name only: argparse would read ``--total_timestep 5`` as
+    ``--total_timesteps`` and ``--resum`` as ``--resume``, so that one typo would change an experiment
+    without a word; here such a flag is left over and refused as any unknown one. A malformed command
+    line is one :class:`UsageError` line with exit status 2, as every other mistake, rather than
+    argparse's usage block.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        where = f"{self.prog}: " if " " in self.prog else ""  # a subcommand's; 'rlgen: error:' names the program
+        raise UsageError(f"{where}{message}; see '{self.prog} --help'")
+
+
+def number_option(parser: argparse.ArgumentParser, flag: str, values: str | Range, *, default: Any, help: str,
+                  kind: type = int, default_text: str | None = None) -> None:
+    """Add an option taking one number in the range ``values`` (``">= 1"``, as a config field's is
+    declared by :func:`rlgen.config_data.ranged`): its help shows the range and the default (or
+    ``default_text``, for a default that is not a number), and a value outside is a one-line error
+    naming the option, the value and the range."""
+    rng = Range.parse(values) if isinstance(values, str) else values
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {'an integer' if kind is int else 'a number'} {rng}, "
+                                             f"got {text!r}") from None
+        if value not in rng:
+            raise argparse.ArgumentTypeError(f"must be {rng}, got {text}")
+        return value
+
+    shown = f" (default: {default_text or default})" if default_text or default is not None else ""
+    parser.add_argument(flag, type=parse, default=default, metavar="N", help=f"{help} [{kind.__name__}, {rng}]{shown}")
 
 
 def fmt(x: Any) -> str:

@@ -7,7 +7,8 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from rlgen.cli_common import fmt, hold_for_resume, loading, no_extra, print_table, status
+from rlgen.cli_common import Parser, fmt, hold_for_resume, loading, no_extra, number_option, print_table, status
+from rlgen.config_data import SEEDS
 
 GEN_EXAMPLES = """\
 examples:
@@ -54,7 +55,7 @@ def _gen_train(args: argparse.Namespace, extra: list[str], holding: contextlib.E
         cfg, run_dir = gen.default_config(args.model), None
     # Options for the chosen model's own keys exist only once the model is known; the help
     # shows them with this recipe's values as defaults.
-    p = argparse.ArgumentParser(prog="rlgen gen train", usage=GEN_TRAIN_USAGE, add_help=False,
+    p = Parser(prog="rlgen gen train", usage=GEN_TRAIN_USAGE, add_help=False,
                                 epilog=GEN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     _gen_train_options(p)
     add_config_arguments(p, GenConfig, title="run keys", defaults=cfg)
@@ -126,17 +127,17 @@ def add_gen_command(sub: Any) -> None:
     p.set_defaults(func=cmd_gen)
     p = gsub.add_parser("sample", help="a PNG grid of samples from a trained run")
     p.add_argument("run_dir")
-    p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    number_option(p, "--n", ">= 1", default=64, help="number of samples")
     p.add_argument("--out", default=None, help="PNG to write (default RUN_DIR/samples-N.png)")
-    p.add_argument("--seed", type=int, default=0)
+    number_option(p, "--seed", SEEDS, default=0, help="seed of the latents or pixels sampled")
     p.set_defaults(func=cmd_gen)
     p = gsub.add_parser("eval", help="test metrics: NLL (nats, bits/dim), accuracy, domain FID, classifier score")
     p.add_argument("run_dir")
-    p.add_argument("--samples", type=int, default=1000, help="samples for FID and classifier score (default 1000; 0 skips them)")
+    number_option(p, "--samples", ">= 0", default=1000, help="samples for FID and classifier score (0 skips them)")
     p.set_defaults(func=cmd_gen)
     p = gsub.add_parser("complete", help="complete the hidden lower half of test images (PixelCNN, PixelRNN)")
     p.add_argument("run_dir")
-    p.add_argument("--images", type=int, default=8, help="test images (default 8)")
-    p.add_argument("--n", type=int, default=4, help="completions per image (default 4)")
+    number_option(p, "--images", ">= 1", default=8, help="test images")
+    number_option(p, "--n", ">= 1", default=4, help="completions per image")
     p.add_argument("--out", default=None, help="PNG to write (default RUN_DIR/completions.png)")
     p.set_defaults(func=cmd_gen)

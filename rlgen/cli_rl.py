@@ -7,7 +7,8 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from rlgen.cli_common import hold_for_resume, loading, no_extra, print_table, status
+from rlgen.cli_common import hold_for_resume, loading, no_extra, number_option, print_table, status
+from rlgen.config_data import SEEDS
 from rlgen.errors import UsageError
 
 EXAMPLES = """\
@@ -155,8 +156,19 @@ def _why_evaluations_differ(cfg: Any, args: argparse.Namespace, trained: dict) -
         reasons.append(f"it ran {final['episodes']} episodes, this {args.episodes}")
     if args.stochastic:
         reasons.append("these actions are sampled, its were the mean")
-    if not reasons:  # the same episodes and actions: only a change of policy or environment explains it
-        reasons.append("the run's policy or environment changed since")
+    if not reasons:  # the same episodes and actions: only a change of policy, environment or libraries explains it
+        from rlgen.core.distributed import resolve_device
+        from rlgen.provenance import differences
+        from rlgen.rl.agents import backend
+
+        recorded = trained.get("provenance")
+        changed = differences(recorded, str(resolve_device(cfg.device)) if backend(cfg) == "torch" else "jax:cpu") \
+            if recorded else []
+        if changed:
+            reasons.append(f"the run's policy, environment or libraries changed since: {', '.join(changed)}")
+        else:
+            reasons.append("the run's policy or environment changed since (" + (
+                "its libraries' versions are the same)" if recorded else "it predates rlgen's record of the versions it ran with)"))
     return "This differs from the training's final evaluation: " + "; ".join(reasons) + "."
 
 
@@ -227,11 +239,11 @@ def add_agent_commands(sub: Any) -> None:
     p = sub.add_parser("sweep", help="seeds x a grid of recipe keys, run in parallel through Ray",
                        epilog=SWEEP_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("recipe", help="recipe file (agents/*.toml)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per grid point: 0..N-1 (default 3)")
+    number_option(p, "--seeds", ">= 1", default=3, help="seeds per grid point: 0..N-1")
     p.add_argument("--grid", action="append", metavar="KEY=V1,V2",
                    help="a recipe key and its values; repeat for a product grid")
     p.add_argument("--address", help="a running Ray cluster (auto, ray://HEAD:10001); default: a local Ray instance")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs Ray reserves per trial (default 1)")
+    number_option(p, "--cpus-per-trial", "> 0", default=1.0, kind=float, help="CPUs Ray reserves per trial")
     p.add_argument("--out", help="directory of the trials and the table (default: <run_root>/sweep-<recipe>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_config_arguments(p, TrainConfig, title="recipe keys (each overrides the recipe for every trial)")
@@ -239,10 +251,10 @@ def add_agent_commands(sub: Any) -> None:
 
     p = sub.add_parser("eval", help="evaluate a trained run on the environment's own reward")
     p.add_argument("run_dir", help="a run directory written by 'rlgen train'")
-    p.add_argument("--episodes", type=int, default=10, help="evaluation episodes (default 10)")
+    number_option(p, "--episodes", ">= 1", default=10, help="evaluation episodes")
     p.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the mean")
     p.add_argument("--best", action="store_true", help="use the run's best evaluated policy (best/, kept when eval_every > 0)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the evaluation environment")
+    number_option(p, "--seed", SEEDS, default=None, default_text="the run's", help="seed of the evaluation environment")
     p.add_argument("--frames", metavar="PNG", default=None, help="write a strip of 8 frames of one episode")
     p.add_argument("--video", metavar="GIF", default=None, help="write one episode as an animated GIF")
     p.set_defaults(func=cmd_eval)
@@ -263,8 +275,8 @@ def add_demos_command(sub: Any) -> None:
     p = demos.add_parser("record", help="roll out a trained run's policy and save its transitions")
     p.add_argument("run_dir", help="a run directory written by 'rlgen train' (the expert)")
     p.add_argument("--out", required=True, help="output file (.npz)")
-    p.add_argument("--episodes", type=int, default=25, help="episodes to record (default 25)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first episode's reset")
+    number_option(p, "--episodes", ">= 1", default=25, help="episodes to record")
+    number_option(p, "--seed", SEEDS, default=0, help="seed of the first episode's reset")
     p.add_argument("--min-return", type=float, default=None, help="keep only episodes reaching this return")
     p.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the mean")
     p.add_argument("--best", action="store_true", help="use the run's best evaluated policy (best/, kept when eval_every > 0)")

@@ -5,10 +5,12 @@ Every config in rlgen is a ``@dataclass`` whose fields each carry a docstring
 module turns such a class into three things from one definition:
 
 * a loader from TOML (:func:`load_recipe`, :func:`from_dict`) that rejects
-  unknown keys and wrong types with a one-line :class:`ConfigError` naming the
-  key and the file;
+  unknown keys, wrong types and numbers outside the range their field declares
+  (:func:`ranged`) with a one-line :class:`ConfigError` naming the key, the value
+  and the file;
 * command-line options, one per leaf field, named by the dotted key
-  (``--ppo.learning_rate 3e-4``), so every recipe key can be overridden;
+  (``--ppo.learning_rate 3e-4``), so every recipe key can be overridden, their
+  help showing each field's type and range;
 * a TOML dump (:func:`to_toml`) of the resolved config, written into each run
   and loadable again as a recipe.
 
@@ -34,12 +36,15 @@ from rlgen.config_args import (
 from rlgen.config_data import (
     MAX_SEED,
     PATH,
+    SEEDS,
+    Range,
     Variant,
+    check_run_name,
     check_seed,
     field_docs,
     from_dict,
     path_field,
-    require_positive,
+    ranged,
     to_dict,
     toml_value,
 )
@@ -48,7 +53,7 @@ from rlgen.config_toml import load_recipe, to_toml
 from rlgen.errors import ConfigError
 
 __all__ = [
-    "MAX_SEED", "PATH", "ConfigError", "Variant", "_toml_value", "add_config_arguments", "apply_overrides",
-    "check_resume_overrides", "check_seed", "describe_variants", "field_docs", "from_dict", "load_recipe",
-    "overrides_from_namespace", "parse_value", "path_field", "require_positive", "to_dict", "to_toml", "toml_value",
+    "MAX_SEED", "PATH", "SEEDS", "ConfigError", "Range", "Variant", "_toml_value", "add_config_arguments", "apply_overrides",
+    "check_resume_overrides", "check_run_name", "check_seed", "describe_variants", "field_docs", "from_dict", "load_recipe",
+    "overrides_from_namespace", "parse_value", "path_field", "ranged", "to_dict", "to_toml", "toml_value",
 ]

@@ -1,9 +1,9 @@
 """Command-line options generated from typed configs, and overrides applied to a config.
 
 :func:`add_config_arguments` adds one option per leaf field of a config dataclass, named by its
-dotted key (``--ppo.learning_rate 3e-4``) and documented by the field's docstring, so every recipe
-key can be overridden; :func:`apply_overrides` applies the values given, checked as a recipe's
-would be, and :func:`check_resume_overrides` refuses those a resumed run cannot take.
+dotted key (``--ppo.learning_rate 3e-4``) and documented by the field's docstring, type and range,
+so every recipe key can be overridden; :func:`apply_overrides` applies the values given, checked as
+a recipe's would be, and :func:`check_resume_overrides` refuses those a resumed run cannot take.
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ import typing
 from pathlib import Path
 from typing import Any, Sequence, TypeVar, Union, get_args, get_origin
 
-from rlgen.config_data import Variant, field_docs, from_dict, to_dict, toml_value, type_name
+from rlgen.config_data import Range, Variant, field_docs, field_range, from_dict, range_text, to_dict, toml_value
 from rlgen.config_toml import is_table_list
 from rlgen.errors import ConfigError
 
 T = TypeVar("T")
 
 
-def _leaves(cls: type, prefix: str = "") -> list[tuple[str, Any, str]]:  # noqa: C901
-    """(dotted key, type, doc) for every field a command-line option can set."""
+def _leaves(cls: type, prefix: str = "") -> list[tuple[str, Any, str, Range | None]]:  # noqa: C901
+    """(dotted key, type, doc, declared range) for every field a command-line option can set."""
     hints = typing.get_type_hints(cls)
     docs = field_docs(cls)
     out = []
@@ -37,7 +37,7 @@ def _leaves(cls: type, prefix: str = "") -> list[tuple[str, Any, str]]:  # noqa:
         elif _is_variant(tp):  # set through the concrete class's own options
             continue
         else:
-            out.append((key, tp, docs.get(f.name, "")))
+            out.append((key, tp, docs.get(f.name, ""), field_range(f)))
     return out
 
 
@@ -63,9 +63,9 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, title: s
         except TypeError:  # a field without a default: show none
             defaults = None
     group = parser.add_argument_group(title or f"{cls.__name__} options (override any recipe key)")
-    for key, tp, doc in _leaves(cls, prefix):
+    for key, tp, doc, rng in _leaves(cls, prefix):
         group.add_argument(f"--{key}", dest=f"cfg:{key}", metavar="V", default=argparse.SUPPRESS,
-                           help=_option_help(doc, tp, defaults, key[len(prefix):]).replace("%", "%%"))
+                           help=_option_help(doc, range_text(tp, rng), defaults, key[len(prefix):]).replace("%", "%%"))
 
 
 def describe_variants(base: type, *, prefix: str, width: int | None = None) -> str:
@@ -83,8 +83,9 @@ def describe_variants(base: type, *, prefix: str, width: int | None = None) -> s
     return "\n\n".join(blocks)
 
 
-def _option_help(doc: str, tp: Any, defaults: Any, key: str) -> str:
-    text = f"{doc} [{type_name(tp)}]" if doc else f"[{type_name(tp)}]"
+def _option_help(doc: str, kind: str, defaults: Any, key: str) -> str:
+    """An option's help: the field's docstring, ``[its type and range]`` and the default."""
+    text = f"{doc} [{kind}]" if doc else f"[{kind}]"
     if defaults is None or "(default:" in doc:  # the docstring already says what the default is
         return text
     value: Any = defaults

@@ -1,9 +1,10 @@
 """Typed configs as plain data: the conventions of a config dataclass, and a dict checked into one.
 
 A config is a ``@dataclass`` whose fields each carry a docstring (:func:`field_docs`), a field
-holding a path says so (:func:`path_field`), and a family of configs picked by a ``kind`` key
-shares a :class:`Variant` base. :func:`from_dict` builds a config from nested dicts, checking every
-key and type, and :func:`to_dict` turns one back. The TOML files (:mod:`rlgen.config_toml`) and the
+holding a path says so (:func:`path_field`), a field holding a number declares the values it may
+take (:func:`ranged`), and a family of configs picked by a ``kind`` key shares a :class:`Variant`
+base. :func:`from_dict` builds a config from nested dicts, checking every key, type and range, and
+:func:`to_dict` turns one back. The TOML files (:mod:`rlgen.config_toml`) and the
 command-line options (:mod:`rlgen.config_args`) are built on these; :mod:`rlgen.config` gathers all three.
 """
 
@@ -14,6 +15,7 @@ import dataclasses
 import inspect
 import json
 import math
+import re
 import textwrap
 import types
 import typing
@@ -56,6 +58,107 @@ PATH = {"path": True}
 def path_field(default: str = "") -> Any:
     """A dataclass field holding a file or directory path that a recipe may give relative to itself."""
     return dataclasses.field(default=default, metadata=PATH)
+
+
+# ------------------------------------------------------------------------ ranges
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The values a number may take: an interval whose ends are each open, closed or absent, of odd
+    numbers only if ``odd``. Declared beside a field by :func:`ranged`, it is checked in one place,
+    :func:`from_dict`, whenever a recipe or an override is loaded, and shown in the field's ``--help``.
+
+    Infinities are never inside, whatever the ends: a step size, a discount or a budget of ``inf``
+    would only surface later as a NaN or a run that never ends.
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    odd: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> "Range":
+        """A range as the declarations write it: ``"(0, 1]"``, ``"[0, 1)"``, ``">= 1"``, ``"> 0"``,
+        ``"<= 10"``, ``"finite"`` (any number but the infinities), each perhaps after ``"odd "``."""
+        spec = text.strip()
+        odd = spec.startswith("odd ")
+        spec = spec[4:].strip() if odd else spec
+        if spec == "finite":
+            return cls(odd=odd)
+        interval = re.fullmatch(r"([(\[])\s*(\S+)\s*,\s*(\S+)\s*([)\]])", spec)
+        if interval:
+            a, low, high, b = interval.groups()
+            return cls(float(low), float(high), a == "(", b == ")", odd)
+        bound = re.fullmatch(r"(>=|>|<=|<)\s*(\S+)", spec)
+        if not bound:
+            raise ValueError(f"range {text!r} is none of '(a, b]', '>= a', '< b', 'finite' (each perhaps after 'odd ')")
+        op, number = bound.group(1), float(bound.group(2))
+        if op.startswith(">"):
+            return cls(low=number, low_open=op == ">", odd=odd)
+        return cls(high=number, high_open=op == "<", odd=odd)
+
+    def __contains__(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            return False
+        return not self.odd or (float(value).is_integer() and int(value) % 2 == 1)
+
+    def __str__(self) -> str:
+        """``in (0, 1]``, ``>= 1``, ``< 1``, ``odd and >= 1``, ``finite``."""
+        low, high = _number(self.low), _number(self.high)
+        if self.low is not None and self.high is not None:
+            text = f"in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
+        elif self.low is not None:
+            text = f"{'>' if self.low_open else '>='} {low}"
+        elif self.high is not None:
+            text = f"{'<' if self.high_open else '<='} {high}"
+        else:
+            text = "finite"
+        return f"odd and {text}" if self.odd else text
+
+
+def _number(x: float | None) -> Any:
+    """A bound as a range names it: ``1`` rather than ``1.0``."""
+    return int(x) if x is not None and float(x).is_integer() and abs(x) < 2**53 else x
+
+
+def ranged(default: Any, values: str | Range) -> Any:
+    """A dataclass field holding a number, or a list of them, that must lie in ``values`` (a
+    :class:`Range` or its text, ``"(0, 1]"``, ``">= 1"``): the one declaration of the field's valid
+    values, which :func:`from_dict` checks and ``--help`` shows. A list default is copied for each instance."""
+    meta = {"range": Range.parse(values) if isinstance(values, str) else values}
+    if isinstance(default, list):
+        return dataclasses.field(default_factory=lambda: list(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def field_range(f: dataclasses.Field) -> Range | None:
+    """The :class:`Range` declared for a dataclass field by :func:`ranged`, if any."""
+    return f.metadata.get("range")
+
+
+def range_text(tp: Any, rng: Range | None) -> str:
+    """A field's type and its range as option help names them: ``float, in (0, 1]``, ``list of int, each >= 1``."""
+    if rng is None:
+        return type_name(tp)
+    each = "each " if get_origin(tp) in (list, tuple) else ""
+    return f"{type_name(tp)}, {each}{rng}"
+
+
+def _check_range(f: dataclasses.Field, value: Any, key: str, source: str) -> None:
+    """Refuse a number of field ``f`` (or one of its list) outside the field's declared :class:`Range`."""
+    rng = field_range(f)
+    if rng is None or value is None:
+        return
+    if not all(v in rng for v in (value if isinstance(value, (list, tuple)) else [value])):
+        what = f"a list of numbers each {rng}" if isinstance(value, (list, tuple)) else str(rng)
+        raise ConfigError(f"{source}: key '{key}' must be {what}, got {toml_value(to_dict(value))}")
 
 
 # --------------------------------------------------------------------------- docs
@@ -172,9 +275,9 @@ def from_dict(cls: type[T], data: dict[str, Any], *, source: str = "config", pre
 
     :param source: where the data came from, named in errors (a file path).
     :param prefix: dotted key of ``data`` inside the whole recipe, for errors.
-    :raises ConfigError: an unknown key, a value of the wrong type (NaN for a number), a
-        learning rate (``learning_rate``, ``lr``, ``lr_*``) that is not positive and finite, or a
-        value rejected by the class's ``validate`` method.
+    :raises ConfigError: an unknown key, a value of the wrong type (NaN for a number), a number
+        outside its field's declared :class:`Range`, or a value rejected by the class's ``validate``
+        method (which is left the checks that relate fields to each other).
     """
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
@@ -185,13 +288,8 @@ def from_dict(cls: type[T], data: dict[str, Any], *, source: str = "config", pre
             close = [k for k in fields if k.startswith(key[:3])] or sorted(fields)
             raise ConfigError(f"{source}: unknown key '{dotted}'; known keys here: {', '.join(close)}")
         kwargs[key] = _coerce(value, hints[key], dotted, source)
+        _check_range(fields[key], kwargs[key], dotted, source)
     obj = cls(**kwargs)
-    for key, value in kwargs.items():
-        if _is_learning_rate(key) and isinstance(value, float) and not (0 < value < math.inf):
-            dotted = f"{prefix}.{key}" if prefix else key
-            default = fields[key].default
-            hint = f"; the default is {default}" if isinstance(default, float) else ""
-            raise ConfigError(f"{source}: key '{dotted}' must be a positive learning rate, got {value}{hint}")
     validate = getattr(obj, "validate", None)
     if callable(validate):
         try:
@@ -203,34 +301,26 @@ def from_dict(cls: type[T], data: dict[str, Any], *, source: str = "config", pre
     return obj
 
 
-def _is_learning_rate(key: str) -> bool:
-    # One rule for every model's step sizes: learning_rate (the agents), lr and lr_<part> (the rest).
-    return key in ("learning_rate", "lr") or key.startswith("lr_")
-
-
-def require_positive(obj: Any, *names: str, prefix: str = "") -> None:
-    """Raise ``ValueError`` naming each field of ``obj`` among ``names`` that is a size or count below
-    1, or a list of sizes holding one (``net_arch = [0]`` would build a layer of no units).
-
-    :param prefix: put before each name in the message (``"trainer."``)."""
-    bad = [f"{prefix}{name} = {toml_value(to_dict(getattr(obj, name)))}" for name in names
-           if any(v < 1 for v in _as_list(getattr(obj, name)))]
-    if bad:
-        raise ValueError(f"{' and '.join(bad)}: sizes and counts must be at least 1")
-
-
 #: Seeds run from 0 to this: NumPy's global generator and SeedSequence take unsigned 32-bit ones.
 MAX_SEED = 2**32 - 1
 
 
+#: The seeds a run takes: a seed field is declared ``ranged(0, SEEDS)``.
+SEEDS = Range(0, MAX_SEED)
+
+
 def check_seed(seed: int, key: str = "seed") -> None:
-    """Raise ``ValueError`` (``validate`` methods' way to refuse a value) for a seed the RNGs refuse."""
-    if not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"{key} must be from 0 to {MAX_SEED:,}, got {seed}")
+    """Raise ``ValueError`` for a seed outside :data:`SEEDS`, for one not given as a config field."""
+    if seed not in SEEDS:
+        raise ValueError(f"{key} must be {SEEDS}, got {seed}")
 
 
-def _as_list(value: Any) -> list:
-    return list(value) if isinstance(value, (list, tuple)) else [value]
+def check_run_name(name: str) -> None:
+    """Raise ``ValueError`` for a run name that would put the run outside its ``run_root``: a path
+    (a separator in it, or absolute) or ``.``/``..``. A recipe from someone else must not write elsewhere."""
+    if name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise ValueError(f"name {name!r} is not a plain directory name: a run is written to <run_root>/<name>/, so "
+                         "give a name without '/' or '..' (and choose where with run_root)")
 
 
 # ------------------------------------------------------------------ plain data

@@ -39,14 +39,29 @@ def finished_run(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--seed", "-1"], ["seed must be from 0 to 4,294,967,295, got -1"]),
-    (["--ppo.learning_rate", "-1"], ["'ppo.learning_rate' must be a positive learning rate, got -1.0", "default"]),
+    (["--seed", "-1"], ["key 'seed' must be in [0, 4294967295], got -1"]),
+    (["--ppo.learning_rate", "-1"], ["key 'ppo.learning_rate' must be > 0, got -1.0"]),
     (["--ppo.learning_rate", "nan"], ["'ppo.learning_rate' must be a number, not nan"]),
-    (["--policy.net_arch", "[0]"], ["net_arch = [0]", "at least 1"]),
-    (["--policy.net_arch", "[64, -3]"], ["net_arch = [64, -3]", "at least 1"]),
-    (["--ppo.n_steps", "0"], ["n_steps = 0", "at least 1"]),
-    (["--policy.anneal_std_to", "0"], ["policy.anneal_std_to = 0.0", "must be in (0, 1]"]),
-    (["--policy.anneal_std_from", "1"], ["policy.anneal_std_from = 1.0", "must be in [0, 1)"]),
+    (["--policy.net_arch", "[0]"], ["key 'policy.net_arch' must be a list of numbers each >= 1, got [0]"]),
+    (["--policy.net_arch", "[64, -3]"], ["key 'policy.net_arch' must be a list of numbers each >= 1, got [64, -3]"]),
+    (["--ppo.n_steps", "0"], ["key 'ppo.n_steps' must be >= 1, got 0"]),
+    (["--policy.anneal_std_to", "0"], ["key 'policy.anneal_std_to' must be in (0, 1], got 0.0"]),
+    (["--policy.anneal_std_from", "1"], ["key 'policy.anneal_std_from' must be in [0, 1), got 1.0"]),
+    (["--ppo.gamma", "1.5"], ["key 'ppo.gamma' must be in (0, 1], got 1.5"]),
+    (["--ppo.gae_lambda", "2"], ["key 'ppo.gae_lambda' must be in [0, 1], got 2.0"]),
+    (["--ppo.clip_range", "inf"], ["key 'ppo.clip_range' must be > 0, got inf"]),
+    (["--ppo.clip_range", "-0.2"], ["key 'ppo.clip_range' must be > 0, got -0.2"]),
+    (["--sac.tau", "2"], ["key 'sac.tau' must be in (0, 1], got 2.0"]),
+    (["--sac.learning_starts", "-1"], ["key 'sac.learning_starts' must be >= 0, got -1"]),
+    (["--torch_threads", "-1"], ["key 'torch_threads' must be >= 0, got -1"]),
+    (["--env_kwargs", '"g=3"'], ["key 'env_kwargs' must be a table, got str 'g=3'"]),
+    (["--ppo.n_steps", "1"], ["ppo.n_steps x n_envs = 1", "2 or more"]),
+    (["--algo", "sac", "--env_id", "CartPole-v1"],
+     ["algo = 'sac' cannot act in CartPole-v1, whose actions are Discrete(2)", "sac and tqc take Box actions"]),
+    (["--algo", "tqc", "--env_id", "CartPole-v1"], ["algo = 'tqc' cannot act in CartPole-v1", "ppo, trpo and bc take Box, "
+                                                    "Discrete, MultiDiscrete or MultiBinary actions"]),
+    (["--env_id", "CartPole-v1"], ["ppo.use_sde draws state-dependent noise for continuous (Box) actions", "Discrete(2)",
+                                   "set ppo.use_sde = false"]),
     (["--algo", "sac", "--policy.anneal_std_to", "0.5"], ["anneals a ppo or trpo policy's noise; sac learns its own"]),
     (["--policy.std", "state"], ["policy.std = 'state' and ppo.use_sde are two ways", "choose one"]),
     (["--algo", "sac", "--policy.std", "state"], ["policy.std = 'state' is for a ppo, trpo or bc policy"]),
@@ -88,9 +103,13 @@ def test_an_unwritable_run_root_is_one_line_for_rl_and_image_runs(tmp_path, caps
 
 def test_image_runs_refuse_bad_values_and_a_failed_start_leaves_nothing(tmp_path, capsys):
     one_line_error(capsys, ["gen", "train", "dcgan", "--run_root", str(tmp_path), *GEN_TINY, "--trainer.seed", "-1"],
-                   "trainer.seed must be from 0")
+                   "key 'trainer.seed' must be in [0, 4294967295], got -1")
     one_line_error(capsys, ["gen", "train", "dcgan", "--run_root", str(tmp_path), *GEN_TINY, "--model.lr", "0"],
-                   "'model.lr' must be a positive learning rate")
+                   "key 'model.lr' must be > 0, got 0.0")
+    one_line_error(capsys, ["gen", "train", "dcgan", "--run_root", str(tmp_path), *GEN_TINY, "--model.beta1", "1.5"],
+                   "key 'model.beta1' must be in [0, 1), got 1.5")
+    one_line_error(capsys, ["gen", "train", "dcgan", "--run_root", str(tmp_path), *GEN_TINY, "--trainer.max_steps", "-1"],
+                   "key 'trainer.max_steps' must be >= 0, got -1")
     # Fails in the Trainer, after the run directory was made: it is removed again.
     one_line_error(capsys, ["gen", "train", "dcgan", "--run_root", str(tmp_path), *GEN_TINY,
                             "--trainer.batch_size", "100000", "--trainer.drop_last", "true"], "fewer than one batch")
@@ -127,7 +146,7 @@ def test_image_resume_refuses_a_new_batch_size_or_model_and_writes_nothing(tmp_p
     assert (run / "config.toml").read_bytes() == before
 
 
-@pytest.mark.parametrize("name", ["vecnormalize.pkl", "state.json"])
+@pytest.mark.parametrize("name", ["vecnormalize.json", "state.json"])
 def test_a_truncated_checkpoint_file_is_one_line(name, finished_run, tmp_path, capsys):
     run = tmp_path / "r"
     shutil.copytree(finished_run, run)
@@ -158,3 +177,18 @@ def test_a_budget_below_one_rollout_says_what_it_trains(tmp_path, capsys):
     assert main(["train", PPO, "--run_root", str(tmp_path), "--name", "s", *tiny]) == 0
     assert "training to step 64: total_timesteps 10 rounded up to whole rollouts of 64 steps" in capsys.readouterr().out
     assert json.loads((tmp_path / "s" / "summary.json").read_text())["steps"] == 64
+
+
+@pytest.mark.parametrize("name", ["../x", "absolute", "a/b", ".."])
+def test_a_run_name_that_leaves_the_run_root_is_refused_and_creates_nothing(name, tmp_path, capsys, monkeypatch):
+    """On the command line or in a received recipe, for train, gen train and sweep."""
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "runs" / "r"
+    name = str(tmp_path / "abs") if name == "absolute" else name
+    for argv in (["train", PPO, "--name", name, *TINY], ["gen", "train", "dcgan", "--name", name, *GEN_TINY],
+                 ["sweep", PPO, "--name", name, "--seeds", "1", "--no-progress"]):
+        one_line_error(capsys, [*argv, "--run_root", str(root)], f"name {name!r} is not a plain directory name")
+    recipe = tmp_path / "received.toml"
+    recipe.write_text(f'name = "{name}"\nenv_id = "Pendulum-v1"\n')
+    one_line_error(capsys, ["train", str(recipe), "--run_root", str(root), *TINY], "received.toml")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["received.toml"]

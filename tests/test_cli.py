@@ -39,7 +39,7 @@ def test_train_eval_and_resume(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "training finished" in out and "eval return" in out
     assert out.startswith(f"writing the run to {run}/")  # said when it starts, not only at the end
-    for name in ("config.toml", "model.zip", "vecnormalize.pkl", "summary.json", "tb", "checkpoints/latest"):
+    for name in ("config.toml", "model.zip", "vecnormalize.json", "summary.json", "tb", "checkpoints/latest"):
         assert (run / name).exists(), name
     summary = json.loads((run / "summary.json").read_text())
     assert summary["steps"] == 256 and summary["eval"]["episodes"] == 2
@@ -151,6 +151,50 @@ def test_console_script_is_installed():
         script = Path(shutil.which("rlgen") or "rlgen")
     out = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
     assert "usage: rlgen" in out.stdout and "train" in out.stdout
+
+
+def test_version_and_python_dash_m(capsys):
+    """``rlgen --version`` says the installed version; ``python -m rlgen`` is the same command."""
+    from importlib.metadata import version
+
+    import rlgen
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"rlgen {rlgen.__version__}"
+    assert rlgen.__version__ == version("rlgen")
+    out = subprocess.run([sys.executable, "-m", "rlgen", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"rlgen {rlgen.__version__}"
+    bogus = subprocess.run([sys.executable, "-m", "rlgen", "--bogus"], capture_output=True, text=True)
+    assert bogus.returncode == 2 and bogus.stderr.strip() == "rlgen: error: unrecognised arguments --bogus; see 'rlgen --help'"
+
+
+@pytest.mark.parametrize("args, words", [
+    # An option is taken by its full name only: one typo must not change an experiment.
+    (["train", "RECIPE", "--total_timestep", "5"], ["unknown key 'total_timestep'; known keys here: total_timesteps"]),
+    (["train", "--resum", "runs/x"], ["unrecognised argument '--resum'"]),
+    (["gen", "train", "dcgan", "--model.latent", "5"], ["unknown key 'model.latent'", "latent_dim"]),
+    (["eval", "runs/x", "--episod", "3"], ["rlgen eval: unrecognised arguments --episod 3"]),
+    # The commands' own numbers have their ranges, as recipe keys do.
+    (["eval", "runs/x", "--episodes", "0"], ["rlgen eval: argument --episodes: must be >= 1, got 0"]),
+    (["eval", "runs/x", "--episodes", "-3"], ["rlgen eval: argument --episodes: must be >= 1, got -3"]),
+    (["eval", "runs/x", "--seed", "-1"], ["argument --seed: must be in [0, 4294967295], got -1"]),
+    (["demos", "record", "runs/x", "--out", "d.npz", "--episodes", "0"], ["argument --episodes: must be >= 1, got 0"]),
+    (["gen", "sample", "runs/x", "--n", "0"], ["rlgen gen sample: argument --n: must be >= 1, got 0"]),
+    (["gen", "sample", "runs/x", "--n", "-5"], ["argument --n: must be >= 1, got -5"]),
+    (["gen", "eval", "runs/x", "--samples", "-1"], ["rlgen gen eval: argument --samples: must be >= 0, got -1"]),
+    (["sweep", "RECIPE", "--seeds", "0"], ["rlgen sweep: argument --seeds: must be >= 1, got 0"]),
+])
+def test_abbreviations_unknown_options_and_numbers_out_of_range_exit_2_in_one_line(args, words, capsys, tmp_path):
+    args = [str(ROOT / "agents" / "pendulum-ppo.toml") if a == "RECIPE" else a for a in args]
+    if args[:2] == ["gen", "train"] or args[0] == "train":
+        args += ["--run_root", str(tmp_path)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rlgen: error: ") and "\n" not in err, err
+    for word in words:
+        assert word in err, err
+    assert not any(tmp_path.iterdir())
 
 
 def test_demos_record_info_and_gail_and_bc_from_them(tmp_path, capsys):

@@ -41,7 +41,7 @@ def _help(argv: list[str], capsys) -> str:
 
 def test_train_help_shows_defaults_and_the_learned_reward_keys(capsys):
     out = _help(["train", "--help"], capsys)
-    assert "Discount factor. [float] (default: 0.99)" in " ".join(out.split())
+    assert "Discount factor. [float, in (0, 1]] (default: 0.99)" in " ".join(out.split())  # each key's range too
     assert "(default: Pendulum-v1)" in out and "(default: [64, 64])" in " ".join(out.split())
     assert 'kind = "gail"' in out and 'kind = "vime"' in out
     for key in ("--wrappers.I.demos", "--wrappers.I.n_episodes", "--wrappers.I.eta", "--wrappers.I.updates_per_rollout"):
@@ -64,7 +64,7 @@ def test_gen_train_help_has_one_intact_usage_block_and_the_recipes_defaults(caps
     assert lines[0].startswith("usage: rlgen gen train") and sum(line.startswith("usage:") for line in lines) == 1
     assert not any(line.lstrip().startswith("[--") for line in lines), "orphaned usage continuation lines"
     assert "--resume RUN_DIR" in out and "--model.latent_dim" in out and "examples:" in out
-    assert "(default: 30)" in out  # trainer.epochs of DCGAN's recipe, not the Trainer's own default
+    assert "(default: 30)" in " ".join(out.split())  # trainer.epochs of DCGAN's recipe, not the Trainer's own default
 
 
 @pytest.mark.parametrize("argv", [["train"], ["eval", "runs/x", "--frobnicate"], ["demos", "info", "d.npz", "--frobnicate"]])

@@ -36,11 +36,13 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
 from rlgen.checkpoint import atomic_write_json, load_checkpoint, save_checkpoint
+from rlgen.config_data import SEEDS, ranged
 from rlgen.core import distributed
 from rlgen.core.images import make_grid, save_grid
 from rlgen.core.signals import StopFlag
 from rlgen.core.trainer_state import all_rng_state, as_plain_dict, check_resumable, field_defaults, set_all_rng_state
 from rlgen.errors import Interrupted, NonFiniteError, RlgenError
+from rlgen.provenance import provenance
 from rlgen.seeding import seed_everything
 
 #: Images in each sample grid (8 rows of 8).
@@ -53,25 +55,25 @@ SAMPLE_MIN_WIDTH = 256
 class TrainerConfig:
     """How long and how observably to train; the model's own settings live elsewhere."""
 
-    epochs: int = 10
+    epochs: int = ranged(10, ">= 1")
     """Passes over the training set."""
-    batch_size: int = 64
+    batch_size: int = ranged(64, ">= 1")
     """Examples per training step (the whole batch, shared out when several processes train data-parallel)."""
-    seed: int = 0
+    seed: int = ranged(0, SEEDS)
     """Seeds every RNG at the start and the data order of every epoch."""
-    log_every: int = 50
+    log_every: int = ranged(50, ">= 1")
     """Steps between TensorBoard scalar writes (means over the window)."""
-    sample_every: int = 500
+    sample_every: int = ranged(500, ">= 0")
     """Steps between sample grids; 0 turns them off."""
-    checkpoint_every: int = 1000
+    checkpoint_every: int = ranged(1000, ">= 1")
     """Steps between checkpoints; one is also written at the end and on SIGINT/SIGTERM."""
-    eval_every: int = 0
+    eval_every: int = ranged(0, ">= 0")
     """Epochs between test evaluations; 0 evaluates only at the end."""
-    num_workers: int = 0
+    num_workers: int = ranged(0, ">= 0")
     """DataLoader worker processes; 0 loads in the training process."""
     progress: bool = True
     """Show a progress bar with ETA and the latest losses."""
-    max_steps: int = 0
+    max_steps: int = ranged(0, ">= 0")
     """Stop after this many steps in total; 0 means no cap."""
     drop_last: bool = False
     """Drop each epoch's last, smaller batch (e.g. for batch norm with tiny remainders)."""
@@ -247,7 +249,7 @@ class Trainer:
         summary.update(steps=float(self.step), epochs=float(self.epoch), wall_time_s=self._elapsed_now(),
                        device=str(self.device), processes=self.world_size)
         if self.is_main:
-            atomic_write_json(self.run_dir / "summary.json", summary)
+            atomic_write_json(self.run_dir / "summary.json", {**summary, "provenance": provenance(str(self.device))})
         return summary
 
     def _epoch_batches(self) -> Iterator[tuple[Any, float, int]]:

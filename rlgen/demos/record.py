@@ -69,7 +69,13 @@ def record(policy: Policy, env_id: str, *, episodes: int, env_kwargs: dict | Non
         from rlgen.errors import RlgenError
 
         raise RlgenError(f"only {len(lengths)} of {attempts} episodes reached a return of {min_return}; lower min_return or train the expert longer")
-    meta = {"source": source, "seed": seed, "episodes_tried": attempts}
+    from rlgen.provenance import PACKAGES, _version
+
+    # The libraries the episodes came from: a simulator or wrapper change alters what an env id means.
+    versions = {name: _version(dist) for name, dist in PACKAGES.items() if name in ("rlgen", "gymnasium", "mujoco",
+                                                                                  "stable-baselines3")}
+    meta = {"source": source, "seed": seed, "episodes_tried": attempts,
+            "versions": ", ".join(f"{k} {v}" for k, v in versions.items() if v)}
     return Demonstrations(
         obs=np.asarray(cols["obs"], dtype=np.float32), acts=np.asarray(cols["acts"], dtype=np.float32),
         next_obs=np.asarray(cols["next_obs"], dtype=np.float32), rewards=np.asarray(cols["rewards"], dtype=np.float32),

@@ -15,10 +15,15 @@ is rebuilt on every reset, so an episode depends on its seed alone. The bodies s
 rllab's reset leaves them, including its quirks (the mountain car starts slightly inside the
 track; the cart-pole's cart is moved without its pole, and the joint pulls them together in the
 first steps), which Box2D resolves as it did there.
+
+A Box2D world is not plain data, so a checkpoint cannot keep it; an env keeps instead what rebuilds
+it exactly (:attr:`_RllabBox2DEnv.trace`: the generator its episode started from and the controls
+applied since), and a run resumed from a checkpoint replays that before its first step.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -37,6 +42,13 @@ __all__ = ["RllabCartPoleSwingupEnv", "RllabDoublePendulumEnv", "RllabMountainCa
 def _rect_vertices(length: float, half_width: float) -> list[tuple[float, float]]:
     """A link of ``length`` along the body's y axis from its origin (negative: downwards)."""
     return [(half_width, 0.0), (half_width, length), (-half_width, length), (-half_width, 0.0)]
+
+
+class _BuiltFrom:
+    """Which :attr:`_RllabBox2DEnv.trace` the live world was built from. Not plain data, so a checkpoint
+    leaves it out and a trace put back from one is told apart from the live world's."""
+
+    trace: dict[str, Any] | None = None
 
 
 class _RllabBox2DEnv(gym.Env, utils.EzPickle):
@@ -71,6 +83,12 @@ class _RllabBox2DEnv(gym.Env, utils.EzPickle):
         self.action_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
         self.observation_space = spaces.Box(-np.inf, np.inf, shape=(self.obs_size,), dtype=np.float64)
         self.world: Box2D.b2World | None = None
+        #: What rebuilds the world of this episode: ``{"rng": the generator as the reset found it,
+        #: "controls": [every control applied since]}``. Plain data, so a resumed run's checkpoint
+        #: puts it back (rlgen.rl.resume restores an env's plain attributes); :meth:`_sync_world`
+        #: then replays it.
+        self.trace: dict[str, Any] | None = None
+        self._built_from = _BuiltFrom()
 
     def _new_world(self) -> Box2D.b2World:
         # Gravity is Box2D's default (0, -10): none of the three XMLs sets it.
@@ -103,24 +121,48 @@ class _RllabBox2DEnv(gym.Env, utils.EzPickle):
         """Apply the control and step the world ``frame_skip`` times; reward and end from the new state."""
         if self.world is None:
             raise RuntimeError("call reset() before step()")
+        self._sync_world()
         u = self.control(action)
+        self._world_step(u)
+        self.trace["controls"].append(u)
+        reward, terminated = self._reward_and_done()
+        return self._obs(), reward, terminated, False, self._info()
+
+    def _world_step(self, u: float) -> None:
         for _ in range(self.frame_skip):
             self._apply_control(u)
             self.world.Step(self.timestep, self.velocity_iterations, self.position_iterations)
-        reward, terminated = self._reward_and_done()
-        return self._obs(), reward, terminated, False, self._info()
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Rebuild the world in its initial state, then draw the task's random start."""
         super().reset(seed=seed)
+        self.trace = {"rng": copy.deepcopy(self.np_random), "controls": []}
+        self._built_from.trace = self.trace
         self._build_world()
         self._randomize()
         return self._obs(), self._info()
+
+    def _sync_world(self) -> None:
+        """Rebuild the world from :attr:`trace` when the trace is not the one the live world was built
+        from, i.e. a checkpoint put it back: the same start and controls replayed give the world of the
+        checkpoint bitwise, the solver's warm-start impulses included, which setting the bodies'
+        positions and velocities would not. The replay draws nothing from the env's generator."""
+        if self.trace is None or self.trace is self._built_from.trace:
+            return
+        drawn = self._np_random  # as the checkpoint left it, after the episode's start was drawn
+        self._np_random = copy.deepcopy(self.trace["rng"])
+        self._build_world()
+        self._randomize()
+        self._np_random = drawn
+        for u in self.trace["controls"]:
+            self._world_step(u)
+        self._built_from.trace = self.trace
 
     def render(self, width: int = 400) -> np.ndarray | None:
         """A side view of :attr:`view`: dynamic bodies dark, static ones grey, chains as lines."""
         if self.render_mode != "rgb_array" or self.world is None:
             return None
+        self._sync_world()
         x0, x1, y0, y1 = self.view
         scale = width / (x1 - x0)
         height = int(round((y1 - y0) * scale))

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from rlgen.config import Variant, check_seed, path_field, require_positive
+from rlgen.config import Variant, check_run_name, path_field, ranged
 from rlgen.core.trainer import TrainerConfig
 
 
@@ -40,7 +40,7 @@ class DataConfig:
     in a recipe, relative to the recipe's directory."""
     binarize: Literal["none", "dynamic", "static"] = "none"
     """Binary pixels: 'dynamic' resamples Bernoulli(x) each time an image is used, 'static' once."""
-    labels_per_class: int = 0
+    labels_per_class: int = ranged(0, ">= 0")
     """Semi-supervised runs: labelled training images kept per class (0: all labels)."""
 
 
@@ -77,7 +77,7 @@ class GenConfig:
     """Directory the run directory is created in."""
     device: str = "auto"
     """Torch device: cpu, cuda, mps or auto (a GPU when there is one)."""
-    torch_threads: int = 0
+    torch_threads: int = ranged(0, ">= 0")
     """CPU threads for torch (0: torch's default, all cores). A new run writes the number it uses to its
     config.toml and a resumed run uses as many: CPU kernels split their sums by thread, so only the same
     count repeats a run bitwise."""
@@ -89,8 +89,7 @@ class GenConfig:
     """The model: a [model] table with its kind (dcgan, improved_gan, infogan, vae, pixelcnn, pixelrnn)."""
 
     def validate(self) -> None:
-        check_seed(self.trainer.seed, "trainer.seed")
-        require_positive(self.trainer, "epochs", "batch_size", "log_every", "checkpoint_every", prefix="trainer.")
+        check_run_name(self.name)
 
 
 #: The keys 'rlgen gen train --resume' may change: how long to train, how often to log, sample, evaluate

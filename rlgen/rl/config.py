@@ -10,25 +10,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rlgen.config import check_seed, path_field, require_positive
+from rlgen.config import SEEDS, check_run_name, path_field, ranged
+from rlgen.errors import ConfigError
 from rlgen.rl.reward_config import GailConfig, RewardWrapperConfig, SqilConfig, VimeConfig  # noqa: F401 (also importable here)
 
 
 @dataclass
 class PolicyConfig:
-    net_arch: list[int] = field(default_factory=lambda: [64, 64])
+    net_arch: list[int] = ranged([64, 64], ">= 1")
     """Hidden layer sizes of the policy and value networks (each gets its own)."""
     activation: Literal["tanh", "relu", "elu", "leaky_relu", "gelu", "silu"] = "tanh"
     """Activation between hidden layers; ``leaky_relu`` has slope 0.2 (DCGAN's), as in every rlgen network."""
-    log_std_init: float = 0.0
+    log_std_init: float = ranged(0.0, "finite")
     """Initial log standard deviation of the Gaussian action distribution (PPO, TRPO)."""
     ortho_init: bool = True
     """Orthogonal initialisation of the policy and value networks (PPO, TRPO)."""
-    anneal_std_to: float = 1.0
+    anneal_std_to: float = ranged(1.0, "(0, 1]")
     """Shrink the action noise (PPO, TRPO) to this fraction by the end of training, on top of what the
     algorithm learns: its log std falls linearly from ``anneal_std_from`` of the budget on (1: never).
     The policy's mean then learns to act under the smaller noise it will sample with."""
-    anneal_std_from: float = 0.5
+    anneal_std_from: float = ranged(0.5, "[0, 1)")
     """Fraction of ``total_timesteps`` at which ``anneal_std_to`` starts shrinking the noise."""
     std: Literal["global", "state"] = "global"
     """Action noise of a PPO, TRPO or behaviour-cloned policy: one learned log std per action dimension
@@ -38,105 +39,89 @@ class PolicyConfig:
     ``train/state_std`` is the mean noise over each rollout's states, and ``train/std`` its
     state-independent part."""
 
-    def validate(self) -> None:
-        require_positive(self, "net_arch")
-        if not 0 < self.anneal_std_to <= 1:
-            raise ValueError(f"policy.anneal_std_to = {self.anneal_std_to}: the fraction the action noise shrinks to "
-                             "must be in (0, 1] (1: keep it)")
-        if not 0 <= self.anneal_std_from < 1:
-            raise ValueError(f"policy.anneal_std_from = {self.anneal_std_from}: the fraction of the budget where "
-                             "annealing starts must be in [0, 1)")
-
 
 @dataclass
 class PPOConfig:
-    learning_rate: float = 3e-4
+    learning_rate: float = ranged(3e-4, "> 0")
     """Adam step size for policy and value function."""
-    n_steps: int = 2048
+    n_steps: int = ranged(2048, ">= 1")
     """Steps collected per environment before each update."""
-    batch_size: int = 64
-    """Minibatch size of the update epochs."""
-    n_epochs: int = 10
+    batch_size: int = ranged(64, ">= 2")
+    """Minibatch size of the update epochs (advantages are standardised per minibatch: one would make them 0)."""
+    n_epochs: int = ranged(10, ">= 1")
     """Passes over each rollout."""
-    gamma: float = 0.99
+    gamma: float = ranged(0.99, "(0, 1]")
     """Discount factor."""
-    gae_lambda: float = 0.95
+    gae_lambda: float = ranged(0.95, "[0, 1]")
     """GAE lambda: bias/variance trade-off of the advantage estimate."""
-    clip_range: float = 0.2
+    clip_range: float = ranged(0.2, "> 0")
     """PPO clipping parameter of the probability ratio."""
-    ent_coef: float = 0.0
+    ent_coef: float = ranged(0.0, ">= 0")
     """Entropy bonus coefficient."""
-    vf_coef: float = 0.5
+    vf_coef: float = ranged(0.5, ">= 0")
     """Value loss coefficient."""
-    max_grad_norm: float = 0.5
+    max_grad_norm: float = ranged(0.5, "> 0")
     """Gradient clipping norm."""
     use_sde: bool = False
     """State-dependent exploration noise instead of independent Gaussian noise."""
-    sde_sample_freq: int = -1
+    sde_sample_freq: int = ranged(-1, ">= -1")
     """Resample the gSDE noise every this many steps (-1: once per rollout)."""
-    target_kl: float = 0.0
+    target_kl: float = ranged(0.0, ">= 0")
     """Stop the update epochs early past this KL divergence (0: never)."""
-
-    def validate(self) -> None:
-        require_positive(self, "n_steps", "batch_size", "n_epochs")
 
 
 @dataclass
 class TRPOConfig:
-    learning_rate: float = 1e-3
+    learning_rate: float = ranged(1e-3, "> 0")
     """Adam step size of the value function (the policy step is set by target_kl)."""
-    n_steps: int = 2048
+    n_steps: int = ranged(2048, ">= 1")
     """Steps collected per environment before each update."""
-    batch_size: int = 128
+    batch_size: int = ranged(128, ">= 1")
     """Minibatch size for the value function updates."""
-    gamma: float = 0.99
+    gamma: float = ranged(0.99, "(0, 1]")
     """Discount factor."""
-    gae_lambda: float = 0.95
+    gae_lambda: float = ranged(0.95, "[0, 1]")
     """GAE lambda: bias/variance trade-off of the advantage estimate."""
-    target_kl: float = 0.01
+    target_kl: float = ranged(0.01, "> 0")
     """Trust region: maximum KL divergence between old and new policy."""
-    cg_max_steps: int = 15
+    cg_max_steps: int = ranged(15, ">= 1")
     """Conjugate gradient iterations for the natural gradient."""
-    cg_damping: float = 0.1
+    cg_damping: float = ranged(0.1, ">= 0")
     """Damping added to the Fisher-vector product."""
-    line_search_shrinking_factor: float = 0.8
+    line_search_shrinking_factor: float = ranged(0.8, "(0, 1)")
     """Step shrink factor of the backtracking line search."""
-    line_search_max_iter: int = 10
+    line_search_max_iter: int = ranged(10, ">= 1")
     """Line search iterations before the step is rejected."""
-    n_critic_updates: int = 10
+    n_critic_updates: int = ranged(10, ">= 1")
     """Value function passes per rollout."""
     normalize_advantage: bool = True
     """Standardise advantages per rollout."""
-    sub_sampling_factor: int = 1
+    sub_sampling_factor: int = ranged(1, ">= 1")
     """Use every k-th sample of the rollout for the Fisher-vector products."""
     use_sde: bool = False
     """State-dependent exploration noise instead of independent Gaussian noise."""
-    sde_sample_freq: int = -1
+    sde_sample_freq: int = ranged(-1, ">= -1")
     """Resample the gSDE noise every this many steps (-1: once per rollout)."""
-
-    def validate(self) -> None:
-        require_positive(self, "n_steps", "batch_size", "cg_max_steps", "line_search_max_iter", "n_critic_updates",
-                         "sub_sampling_factor")
 
 
 @dataclass
 class SACConfig:
-    learning_rate: float = 3e-4
+    learning_rate: float = ranged(3e-4, "> 0")
     """Adam step size of actor, critics and temperature."""
-    buffer_size: int = 1_000_000
+    buffer_size: int = ranged(1_000_000, ">= 1")
     """Replay buffer capacity in transitions."""
-    learning_starts: int = 10_000
+    learning_starts: int = ranged(10_000, ">= 0")
     """Random-action steps before learning starts."""
-    batch_size: int = 256
+    batch_size: int = ranged(256, ">= 1")
     """Minibatch size of each gradient step."""
-    tau: float = 0.005
+    tau: float = ranged(0.005, "(0, 1]")
     """Polyak averaging coefficient of the target critics."""
-    gamma: float = 0.99
+    gamma: float = ranged(0.99, "(0, 1]")
     """Discount factor."""
-    train_freq: int = 1
+    train_freq: int = ranged(1, ">= 1")
     """Environment steps between updates."""
-    gradient_steps: int = 1
-    """Gradient steps per update."""
+    gradient_steps: int = ranged(1, ">= -1")
+    """Gradient steps per update (-1: as many as the environment steps since the last update)."""
     ent_coef: str = "auto"
     """Entropy temperature: a number, or 'auto' (learned, optionally 'auto_0.1' for its start value)."""
     use_sde: bool = False
@@ -146,50 +131,45 @@ class SACConfig:
     The same algorithm either way; the jax one takes more gradient steps per second on a CPU (see
     bench/RESULTS.md, section Expert learners)."""
 
-    def validate(self) -> None:
-        require_positive(self, "buffer_size", "batch_size", "train_freq")
-
 
 @dataclass
 class TQCConfig(SACConfig):
     """SAC with a distribution of returns per critic, truncated to curb overestimation (Kuznetsov et al., 2020)."""
 
-    n_critics: int = 2
+    n_critics: int = ranged(2, ">= 1")
     """Critic networks, each predicting n_quantiles quantiles of the return."""
-    n_quantiles: int = 25
+    n_quantiles: int = ranged(25, ">= 1")
     """Quantiles per critic."""
-    top_quantiles_to_drop_per_net: int = 2
+    top_quantiles_to_drop_per_net: int = ranged(2, ">= 0")
     """Largest quantiles dropped from each critic's target: the overestimation control."""
 
     def validate(self) -> None:
-        super().validate()
-        require_positive(self, "n_critics", "n_quantiles")
+        if self.top_quantiles_to_drop_per_net >= self.n_quantiles:
+            raise ValueError(f"tqc top_quantiles_to_drop_per_net = {self.top_quantiles_to_drop_per_net} would drop "
+                             f"all {self.n_quantiles} quantiles of each critic; drop fewer than n_quantiles")
 
 
 @dataclass
 class BCConfig:
     demos: str = path_field()
     """Demonstration file (.npz) to clone (in a recipe, relative to the recipe's directory)."""
-    n_episodes: int = 0
+    n_episodes: int = ranged(0, ">= 0")
     """Use the first this many expert episodes (0: all)."""
-    epochs: int = 200
+    epochs: int = ranged(200, ">= 1")
     """Passes over the demonstrations."""
-    batch_size: int = 256
+    batch_size: int = ranged(256, ">= 1")
     """Minibatch size."""
-    learning_rate: float = 1e-3
+    learning_rate: float = ranged(1e-3, "> 0")
     """Adam step size."""
-    ent_weight: float = 1e-3
+    ent_weight: float = ranged(1e-3, ">= 0")
     """Weight of the policy's entropy, subtracted from the negative log-likelihood."""
-    l2_weight: float = 0.0
+    l2_weight: float = ranged(0.0, ">= 0")
     """Weight of the squared parameter norm added to the loss."""
     fit_std: bool = True
     """Fit the policy's action noise (its ``log_std``) as well as its mean action. Fitted, the
     noise is the clone's residual error, which is the expert's own noise only when the clone fits
     the expert well; ``false`` keeps ``policy.log_std_init`` instead (a clone that goes on
     training with GAIL inherits its noise: bench/gail_sampled.py measures what that does)."""
-
-    def validate(self) -> None:
-        require_positive(self, "epochs", "batch_size")
 
 
 @dataclass
@@ -203,13 +183,13 @@ class TrainConfig:
     algo: Literal["ppo", "trpo", "sac", "tqc", "bc"] = "ppo"
     """Learning algorithm: ppo (stable-baselines3), trpo (sb3-contrib), sac (stable-baselines3), tqc (sb3-contrib)
     or bc (behaviour cloning from demonstrations). sac and tqc also run on jax (their section's backend)."""
-    total_timesteps: int = 100_000
+    total_timesteps: int = ranged(100_000, ">= 1")
     """Environment steps to train for, summed over all environments."""
     lr_schedule: Literal["constant", "linear"] = "constant"
     """Learning rate over the run: constant, or linear from the algorithm's learning_rate down to 0 at total_timesteps (resumes where it was)."""
-    seed: int = 0
+    seed: int = ranged(0, SEEDS)
     """Seed of the environments, the networks and the sampling."""
-    n_envs: int = 1
+    n_envs: int = ranged(1, ">= 1")
     """Environments stepped in parallel."""
     vec_env: Literal["dummy", "subproc"] = "dummy"
     """Vectorisation: dummy (one process) or subproc (one process per environment)."""
@@ -217,20 +197,20 @@ class TrainConfig:
     """Normalise observations with running statistics (saved with the model)."""
     normalize_reward: bool = False
     """Scale rewards by a running estimate of the return's standard deviation."""
-    eval_episodes: int = 10
+    eval_episodes: int = ranged(10, ">= 0")
     """Evaluation episodes at the end (and at each eval_every)."""
-    eval_every: int = 0
+    eval_every: int = ranged(0, ">= 0")
     """Evaluate every this many environment steps during training (0: only at the end)."""
     eval_sampled: bool = False
     """Evaluate with actions sampled from the policy as well as with its mean action (eval.jsonl's
     ``sampled`` entry, TensorBoard's eval/sampled_*): a policy whose mean action is good may still
     fail when it samples, as a GAIL policy does when its discriminator wins."""
-    checkpoint_every: int = 50_000
+    checkpoint_every: int = ranged(50_000, ">= 1")
     """Save a resumable checkpoint every this many environment steps."""
     device: str = "cpu"
     """Torch device of the policy and value networks: cpu, cuda, mps or auto. Reward models (the
     discriminator, the dynamics model) stay on the CPU beside the envs that feed them."""
-    torch_threads: int = 1
+    torch_threads: int = ranged(1, ">= 0")
     """CPU threads for the networks; small policy networks run fastest on one, leaving cores to the envs (0: torch's default)."""
     run_root: str = "runs"
     """Directory the run directory is created in."""
@@ -254,15 +234,13 @@ class TrainConfig:
     """Run directory (or agent .zip) whose policy weights and observation statistics start this run, e.g. a BC run to fine-tune with GAIL ('': fresh networks); in a recipe, relative to the recipe's directory."""
 
     def validate(self) -> None:
-        check_seed(self.seed)
-        if self.total_timesteps <= 0:
-            raise ValueError("total_timesteps must be positive")
-        if self.n_envs < 1:
-            raise ValueError("n_envs must be at least 1")
-        if self.eval_episodes < 0:
-            raise ValueError("eval_episodes must be 0 or more")
-        if self.checkpoint_every <= 0:
-            raise ValueError("checkpoint_every must be positive")
+        """The checks that relate fields to each other; each field's own range is declared beside it."""
+        check_run_name(self.name)
+        on_policy = "ppo" if self.algo == "bc" else self.algo  # a clone is built with ppo's settings
+        standardised = on_policy == "ppo" or (on_policy == "trpo" and self.trpo.normalize_advantage)
+        if standardised and getattr(self, on_policy).n_steps * self.n_envs < 2:
+            raise ValueError(f"{on_policy}.n_steps x n_envs = {getattr(self, on_policy).n_steps * self.n_envs}: a "
+                             "rollout of one step has no advantages to standardise; give n_steps x n_envs of 2 or more")
         if self.bc_init and self.init_from:
             raise ValueError("bc_init and init_from both set the starting policy; keep one")
         if self.bc_init and self.algo not in ("ppo", "trpo"):
@@ -273,7 +251,6 @@ class TrainConfig:
         if self.policy.std == "state" and self.algo not in ("ppo", "trpo", "bc"):
             raise ValueError(f"policy.std = 'state' is for a ppo, trpo or bc policy; {self.algo}'s noise is "
                              "state-dependent already (remove policy.std)")
-        on_policy = "ppo" if self.algo == "bc" else self.algo  # a clone is built with ppo's settings
         if self.policy.std == "state" and getattr(getattr(self, on_policy), "use_sde", False):
             raise ValueError(f"policy.std = 'state' and {on_policy}.use_sde are two ways to make the noise "
                              f"state-dependent; choose one ({on_policy}.use_sde = false, or policy.std = 'global')")
@@ -304,3 +281,40 @@ class TrainConfig:
 #: algorithm, networks and hyperparameters), on the same environments and learned rewards.
 RESUMABLE = ("total_timesteps", "eval_every", "eval_episodes", "eval_sampled", "checkpoint_every", "torch_threads",
              "device", "vec_env")
+
+#: The action spaces each learner takes, by gymnasium's class name (stable-baselines3's and sb3-contrib's
+#: own lists): SAC and TQC squash a Gaussian into a box, so they take continuous actions only.
+ACTION_SPACES = {
+    "ppo": ("Box", "Discrete", "MultiDiscrete", "MultiBinary"),
+    "trpo": ("Box", "Discrete", "MultiDiscrete", "MultiBinary"),
+    "bc": ("Box", "Discrete", "MultiDiscrete", "MultiBinary"),
+    "sac": ("Box",),
+    "tqc": ("Box",),
+}
+
+
+def check_action_space(cfg: TrainConfig, space: Any) -> None:
+    """Refuse, before anything trains, an env whose actions the run's learner cannot take (the library
+    would stop with an ``AssertionError`` or a ``ValueError`` deep in building the agent).
+
+    :param space: the env's action space.
+    :raises ConfigError: naming the env's actions and the spaces each algo takes.
+    """
+    kind = type(space).__name__
+    if kind not in ACTION_SPACES[cfg.algo]:
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for algo, spaces in ACTION_SPACES.items():
+            groups.setdefault(spaces, []).append(algo)
+        takes = "; ".join(f"{_and(algos)} take {_and(spaces, 'or')} actions" for spaces, algos in groups.items())
+        raise ConfigError(f"algo = '{cfg.algo}' cannot act in {cfg.env_id}, whose actions are {space} ({kind}): "
+                          f"{takes}; choose another algo or env")
+    on_policy = "ppo" if cfg.algo == "bc" else cfg.algo
+    if kind != "Box" and getattr(getattr(cfg, on_policy), "use_sde", False):
+        raise ConfigError(f"{on_policy}.use_sde draws state-dependent noise for continuous (Box) actions, and "
+                          f"{cfg.env_id}'s are {space} ({kind}); set {on_policy}.use_sde = false")
+
+
+def _and(words: Any, last: str = "and") -> str:
+    """``a, b and c``."""
+    words = list(words)
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} {last} {words[-1]}"

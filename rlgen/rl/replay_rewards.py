@@ -327,8 +327,8 @@ class RelabellingReplayBuffer(ReplayBuffer):
 
     Before each batch the reward may learn from the buffer (:meth:`ReplayReward.learn`). Actions
     are stored as the learner stores them, rescaled to [-1, 1]; the reward sees them in the env's
-    units. Pickled (a checkpoint's ``replay_buffer.pkl``), the buffer leaves the reward out: the
-    run attaches it again (:meth:`attach`).
+    units. A checkpoint's ``replay_buffer.pt`` keeps its arrays and counters (``n_added``), not the
+    reward, which the run gives again to the buffer it loads into (:meth:`attach`).
     """
 
     def __init__(self, *args: Any, reward: ReplayReward | None = None, gamma: float = 0.99, **kwargs: Any) -> None:

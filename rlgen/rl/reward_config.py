@@ -10,10 +10,10 @@ it, which would close a circle: :func:`named` imports it when a run builds it.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from rlgen.config import Variant, path_field, require_positive
+from rlgen.config import Variant, path_field, ranged
 
 
 class RewardWrapperConfig(Variant):
@@ -51,39 +51,39 @@ class GailConfig(RewardWrapperConfig):
 
     demos: str = path_field()
     """Demonstration file (.npz written by 'rlgen demos record'); in a recipe, relative to the recipe's directory."""
-    n_episodes: int = 0
+    n_episodes: int = ranged(0, ">= 0")
     """Use the first this many expert episodes (0: all)."""
-    subsample: int = 1
+    subsample: int = ranged(1, ">= 1")
     """Keep every k-th expert transition of each episode (the original GAIL used 20)."""
-    hidden: list[int] = field(default_factory=lambda: [100, 100])
+    hidden: list[int] = ranged([100, 100], ">= 1")
     """Hidden layer sizes of the discriminator."""
     activation: Literal["tanh", "relu", "elu", "leaky_relu", "gelu", "silu"] = "tanh"
     """Activation of the discriminator; ``leaky_relu`` has slope 0.2 (DCGAN's), as in every rlgen network."""
-    lr: float = 3e-4
+    lr: float = ranged(3e-4, "> 0")
     """Adam step size of the discriminator."""
-    batch_size: int = 256
+    batch_size: int = ranged(256, ">= 1")
     """Expert and policy samples in each discriminator minibatch (each)."""
-    updates_per_rollout: int = 4
+    updates_per_rollout: int = ranged(4, ">= 0")
     """Discriminator steps after each policy rollout."""
-    policy_rollouts: int = 1
+    policy_rollouts: int = ranged(1, ">= 1")
     """The discriminator's policy samples come from the last this many rollouts (1: the latest
     only, as in the original GAIL); older policies' samples keep it from fitting the current
     policy's action noise alone."""
     reward: Literal["gail", "airl", "neg_log_d"] = "gail"
     """Reward from logits l: gail = -log(1-D) = softplus(l); airl = l; neg_log_d = log D."""
-    grad_penalty: float = 0.0
+    grad_penalty: float = ranged(0.0, ">= 0")
     """Weight of a gradient penalty on interpolates between expert and policy data (0: off)."""
-    entropy_bonus: float = 0.001
+    entropy_bonus: float = ranged(0.001, ">= 0")
     """Weight of the discriminator's output entropy, subtracted from its loss (original: 0.001)."""
-    real_label: float = 1.0
+    real_label: float = ranged(1.0, "(0.5, 1]")
     """Target for expert samples; below 1 is one-sided label smoothing."""
     normalize_obs: bool = True
     """Standardise the discriminator's observations with the expert's mean and std."""
     # Off-policy learners (sac, tqc): rlgen.rl.replay_rewards.
-    update_every: int = 1000
+    update_every: int = ranged(1000, ">= 1")
     """Off-policy learners: environment steps between the discriminator's updates, each of
     ``updates_per_rollout`` steps on expert against replayed transitions."""
-    policy_window: int = 0
+    policy_window: int = ranged(0, ">= 0")
     """Off-policy learners: the discriminator's policy samples come from the last this many
     transitions of the replay buffer (0: all it holds, as in DAC)."""
     absorbing: bool = True
@@ -93,7 +93,7 @@ class GailConfig(RewardWrapperConfig):
     states_only: bool = False
     """Off-policy learners: the discriminator sees ``(s, s')`` instead of ``(s, a)``, imitation from
     observation: the demonstrations' actions are never read."""
-    expert_fraction: float = 0.0
+    expert_fraction: float = ranged(0.0, "[0, 1)")
     """Off-policy learners: this fraction of every learner batch is demonstration transitions,
     rewarded by the discriminator like the agent's."""
 
@@ -102,15 +102,6 @@ class GailConfig(RewardWrapperConfig):
     def validate(self) -> None:
         if not self.demos:
             raise ValueError("gail needs demos = 'path/to/demos.npz'")
-        if self.update_every < 1 or self.policy_window < 0:
-            raise ValueError("gail update_every must be at least 1 and policy_window at least 0")
-        if not 0 <= self.expert_fraction < 1:
-            raise ValueError(f"gail expert_fraction = {self.expert_fraction}: the share of each batch taken from "
-                             "the demonstrations must be in [0, 1)")
-        if self.subsample < 1 or self.batch_size < 1 or self.updates_per_rollout < 0 or self.policy_rollouts < 1:
-            raise ValueError("gail subsample, batch_size and policy_rollouts must be at least 1, updates_per_rollout "
-                             "at least 0")
-        require_positive(self, "hidden")
 
     def build(self, venv: Any, *, run_dir: Any = None, seed: int = 0, algo: str = "ppo") -> Any:  # -> GailReward
         from rlgen.demos.format import Demonstrations
@@ -133,17 +124,15 @@ class SqilConfig(RewardWrapperConfig):
 
     demos: str = path_field()
     """Demonstration file (.npz written by 'rlgen demos record'); in a recipe, relative to the recipe's directory."""
-    n_episodes: int = 0
+    n_episodes: int = ranged(0, ">= 0")
     """Use the first this many expert episodes (0: all)."""
-    expert_fraction: float = 0.5
+    expert_fraction: float = ranged(0.5, "(0, 1)")
     """Share of every learner batch taken from the demonstrations (reward 1); the rest is the
     agent's own transitions (reward 0). The paper's: a half."""
 
     def validate(self) -> None:
         if not self.demos:
             raise ValueError("sqil needs demos = 'path/to/demos.npz'")
-        if not 0 < self.expert_fraction < 1:
-            raise ValueError(f"sqil expert_fraction = {self.expert_fraction} must be in (0, 1)")
 
     def build(self, venv: Any, *, run_dir: Any = None, seed: int = 0, algo: str = "sac") -> Any:  # -> Sqil
         from rlgen.demos.format import Demonstrations
@@ -158,37 +147,32 @@ class VimeConfig(RewardWrapperConfig):
     kind = "vime"
     wrapper = "rlgen.rl.vime:VimeReward"
 
-    eta: float = 1e-4
+    eta: float = ranged(1e-4, ">= 0")
     """Weight of the normalised information gain added to the reward."""
-    hidden: list[int] = field(default_factory=lambda: [32])
+    hidden: list[int] = ranged([32], ">= 1")
     """Hidden layer sizes of the Bayesian dynamics model (ReLU)."""
-    prior_sigma: float = 0.5
+    prior_sigma: float = ranged(0.5, "> 0")
     """Standard deviation of the weights' Gaussian prior."""
-    likelihood_sigma: float = 5.0
+    likelihood_sigma: float = ranged(5.0, "> 0")
     """Standard deviation of the Gaussian likelihood of the (normalised) next-state change."""
-    lr: float = 1e-4
+    lr: float = ranged(1e-4, "> 0")
     """Adam step size of the dynamics model."""
-    updates_per_rollout: int = 500
+    updates_per_rollout: int = ranged(500, ">= 0")
     """ELBO steps of the dynamics model after each rollout."""
-    batch_size: int = 10
+    batch_size: int = ranged(10, ">= 1")
     """Transitions per ELBO step, drawn from the replay pool."""
-    pool_size: int = 1_000_000
+    pool_size: int = ranged(1_000_000, ">= 1")
     """Replay pool capacity in transitions."""
-    min_pool_size: int = 500
+    min_pool_size: int = ranged(500, ">= 0")
     """Transitions in the pool before the model starts training."""
-    step_size: float = 0.01
+    step_size: float = ranged(0.01, "> 0")
     """Lambda: the step of the hypothetical update whose KL is the information gain."""
-    n_samples: int = 10
+    n_samples: int = ranged(10, ">= 1")
     """Noise draws per transition when estimating the expected log-likelihood."""
-    median_window: int = 10
+    median_window: int = ranged(10, ">= 1")
     """Normalise by the mean of the last this many rollouts' median information gain."""
-    chunk_size: int = 0
+    chunk_size: int = ranged(0, ">= 0")
     """Transitions per vectorised information-gain chunk, to bound memory (0: the whole rollout)."""
-
-    def validate(self) -> None:
-        if self.eta < 0 or self.step_size <= 0 or self.median_window < 1:
-            raise ValueError("vime eta must be >= 0, step_size > 0 and median_window >= 1")
-        require_positive(self, "hidden", "batch_size", "pool_size", "n_samples")
 
     def build(self, venv: Any, *, run_dir: Any = None, seed: int = 0, algo: str = "ppo") -> Any:  # -> VimeReward
         return named(self.wrapper)(venv, config=self, seed=seed)

@@ -21,13 +21,14 @@ from torch.utils.tensorboard import SummaryWriter
 
 from rlgen.core.signals import StopFlag
 from rlgen.errors import CheckpointError, Interrupted, NonFiniteError, RlgenError
-from rlgen.rl.agents import backend, build_agent, make_env, normalize
+from rlgen.rl.agents import backend, build_agent, make_env
 from rlgen.rl.callbacks import AnnealStd, Boundaries, EpisodeInfo, EvalLog, ProgressBar, RewardHooks, StateNoise
-from rlgen.rl.config import TrainConfig
+from rlgen.rl.config import TrainConfig, check_action_space
 from rlgen.rl.evaluate import evaluate_as_configured, find_vecnormalize, imitation_score, make_eval_env
 from rlgen.rl.resume import END_OF_LEARN, exact_envs
 from rlgen.rl.rewards import reward_wrappers
 from rlgen.rl.run_dir import (
+    REPLAY_BUFFER,
     best_return,
     checkpoint_state,
     checkpoint_step,
@@ -40,6 +41,8 @@ from rlgen.rl.run_dir import (
     save_final,
     save_rl_checkpoint,
 )
+from rlgen.rl.saved import agent_class_name, normalize, stats_file
+from rlgen.provenance import provenance
 from rlgen.runs import discard_unstarted, hold_run, load_summary, new_run_dir, save_config, save_summary, where_it_writes
 from rlgen.seeding import seed_everything
 
@@ -152,9 +155,10 @@ def _train(cfg: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
 
     ckpt = latest_checkpoint(run_dir) if resume else None
     venv = make_env(cfg, run_dir=run_dir)
+    check_action_space(cfg, venv.action_space)  # SAC on CartPole: one line now, not an AssertionError in SB3
     for wrap in extra_wrappers:
         venv = wrap(venv)
-    venv = normalize(venv, cfg, stats_path=ckpt / "vecnormalize.pkl" if ckpt else None)
+    venv = normalize(venv, cfg, stats_path=stats_file(ckpt) if ckpt else None)
     exact = exact_envs(venv)
     if not exact:
         log("note: with vec_env = 'subproc' the environments live in other processes and checkpoints do not keep "
@@ -165,7 +169,7 @@ def _train(cfg: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
         model, elapsed_before, resume_state = load_rl_checkpoint(ckpt, cfg, venv)
         cpu_before = float(checkpoint_state(ckpt).get("cpu_elapsed", 0.0))
         forget_after(run_dir, model.num_timesteps)
-        if isinstance(model, OffPolicyAlgorithm) and not (ckpt / "replay_buffer.pkl").is_file():
+        if isinstance(model, OffPolicyAlgorithm) and not (ckpt / REPLAY_BUFFER).is_file():
             resume_state = None  # the refill below moves the environments on
             n = refill_replay_buffer(model, max(model.learning_starts, model.batch_size))
             log(f"its checkpoint has no replay buffer: refilled it with {n:,} steps of the policy's sampled actions "
@@ -263,7 +267,10 @@ def _train(cfg: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
         "seed": cfg.seed,
         "torch_threads": torch.get_num_threads(),
         "device": str(next(model.policy.parameters()).device) if backend(cfg) == "torch" else "jax:cpu",
+        # What loads model.zip without rlgen (rlgen.rl.saved), e.g. sbx.TQC.load("model.zip").
+        "agent_class": agent_class_name(model),
     }
+    summary["provenance"] = provenance(summary["device"])  # what a figure that does not reproduce may come from
     for wrapper in reward_wrappers(venv):
         summary.update(wrapper.describe())
     if result is not None:

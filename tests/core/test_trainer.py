@@ -136,7 +136,9 @@ def test_fit_trains_and_writes_run_outputs(tmp_path) -> None:
     assert trainer.model.loss(x).item() < before
     assert summary["steps"] == 30.0 and summary["epochs"] == 6.0  # 40 examples / 8 per batch * 6
     assert summary["test/recon"] > 0 and summary["loss/other"] == 1.0 and summary["wall_time_s"] > 0
-    assert json.loads((tmp_path / "summary.json").read_text()) == pytest.approx(summary)
+    written = json.loads((tmp_path / "summary.json").read_text())
+    assert written.pop("provenance")["versions"]["torch"] == torch.__version__  # what made the run, kept beside it
+    assert written == pytest.approx(summary)
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
     samples = sorted(p.name for p in (tmp_path / "samples").iterdir())
     assert samples == [f"step_{s:06d}.png" for s in (5, 10, 15, 20, 25, 30)]

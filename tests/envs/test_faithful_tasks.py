@@ -172,3 +172,27 @@ def test_double_pendulum_pays_random_actions_as_the_original_does() -> None:
     counts = reward_counts("rlgen/SparseDoublePendulum-v1", uniform_policy(env.action_space, 0), episodes=3,
                            seed=10_000)
     assert counts["rewarded_episodes"] >= 2
+
+
+@pytest.mark.parametrize("env_id", ["rlgen/SparseMountainCar-v1", "rlgen/SparseCartPoleSwingup-v1",
+                                    "rlgen/SparseDoublePendulum-v1"])
+def test_a_box2d_world_put_back_from_a_checkpoint_goes_on_bitwise(env_id: str) -> None:
+    """A Box2D world is not plain data: the env's trace (its episode's start and controls) is, and
+    another process's env given it by a resume replays it into the same world, warm starts included."""
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from rlgen.rl.resume import env_state, set_env_state
+
+    actions = np.random.default_rng(0).uniform(-1, 1, size=(60, 1, 1)).astype(np.float32)
+    whole, resumed = (DummyVecEnv([lambda: gym.make(env_id)]) for _ in range(2))
+    whole.seed(3)
+    whole.reset()
+    resumed.seed(4)  # another episode, as a resumed process starts from its own reset
+    resumed.reset()
+    for a in actions[:25]:
+        whole.step(a)
+    set_env_state(resumed, env_state(whole))
+    for a in actions[25:]:
+        expected, got = whole.step(a), resumed.step(a)
+        for x, y in zip(expected[:3], got[:3]):
+            np.testing.assert_array_equal(x, y)

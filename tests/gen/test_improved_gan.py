@@ -8,8 +8,11 @@ import pytest
 import torch
 from torch import nn
 
+from rlgen.config import from_dict
 from rlgen.core.adversarial import discriminator_step
 from rlgen.core.nets import weight_norm
+from rlgen.errors import ConfigError
+from rlgen.gen.models.improved_gan import ImprovedGANConfig
 from rlgen.gen.models.improved_gan.techniques import (
     HistoricalAverage,
     MinibatchDiscrimination,
@@ -226,8 +229,8 @@ def test_shift_augments_the_classifiers_training_images_only():
     assert shown and sum(tuple(img.flatten().tolist()) in plain for img in shown) < 0.2 * len(shown)
     model.eval()
     assert model.evaluate([[x_lab, y_lab]])  # evaluation reads the images as they are (no error, no shift)
-    with pytest.raises(ValueError, match="shift = -1"):
-        dataclasses.replace(TINY["improved_gan"], shift=-1).validate()
+    with pytest.raises(ConfigError, match="key 'shift' must be >= 0, got -1"):
+        from_dict(ImprovedGANConfig, {"shift": -1})
 
 
 # -- unlabelled-image costs -------------------------------------------------------
@@ -287,8 +290,8 @@ def test_unlabelled_term_does_its_job(option, stat, steps, changes, measure, cla
     changed, out = after(1.0 if option == "entropy_weight" else 10.0)
     assert stat in out and stat not in out_plain
     assert changed < 0.5 * plain
-    with pytest.raises(ValueError, match=f"{option} = -1"):
-        dataclasses.replace(TINY["improved_gan"], **{option: -1.0}).validate()
+    with pytest.raises(ConfigError, match=f"key '{option}' must be >= 0, got -1.0"):
+        from_dict(ImprovedGANConfig, {option: -1.0})
     with pytest.raises(ValueError, match=clash_error):
         dataclasses.replace(TINY["improved_gan"], **clash, **{option: 0.1}).validate()
 

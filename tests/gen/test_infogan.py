@@ -6,6 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from rlgen.config import from_dict
+from rlgen.errors import ConfigError
+from rlgen.gen.models.infogan import InfoGANConfig
 from gan_helpers import TINY, batch, info, params
 
 
@@ -65,8 +68,8 @@ def test_infogan_augment_shift_shows_d_and_q_shifted_images_and_samples_as_they_
     z, cat, cont = model.prior(4)
     torch.manual_seed(3)
     assert torch.equal(model.sample(4), model.generate(z, cat, cont))  # samples are not shifted
-    with pytest.raises(ValueError, match="augment_shift = -1"):
-        dataclasses.replace(TINY["infogan"], augment_shift=-1).validate()
+    with pytest.raises(ConfigError, match="key 'augment_shift' must be >= 0, got -1"):
+        from_dict(InfoGANConfig, {"augment_shift": -1})
 
 
 def test_infogan_traversals_and_code_accuracy():

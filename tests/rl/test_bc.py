@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -30,14 +30,17 @@ def base(**kw) -> TrainConfig:
 
 
 def load_stats(run_dir) -> VecNormalize:
-    with open(run_dir / "vecnormalize.pkl", "rb") as f:
-        return pickle.load(f)
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from rlgen.rl.saved import load_vecnormalize
+
+    return load_vecnormalize(run_dir / "vecnormalize.json", DummyVecEnv([lambda: gym.make("Pendulum-v1")]))
 
 
 def agreement(run_dir, expert) -> float:
     """Fraction of demonstration states where the run's deterministic action has the expert's sign."""
     model = PPO.load(str(run_dir / "model.zip"))
-    stats = load_stats(run_dir) if (run_dir / "vecnormalize.pkl").exists() else None
+    stats = load_stats(run_dir) if (run_dir / "vecnormalize.json").exists() else None
     demos = Demonstrations.load(expert)
     obs = stats.normalize_obs(demos.obs) if stats is not None else demos.obs
     acts, _ = model.predict(obs, deterministic=True)

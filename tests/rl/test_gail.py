@@ -10,7 +10,9 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 from sb3_contrib import TRPO
 
+from rlgen.config import from_dict
 from rlgen.demos import DemoError, Demonstrations, record
+from rlgen.errors import ConfigError
 from rlgen.rl.config import TrainConfig
 from rlgen.rl.gail import GailConfig, GailReward, StateActionDiscriminator
 from rlgen.rl.rewards import HookedRolloutBuffer
@@ -105,8 +107,8 @@ def test_the_discriminator_keeps_the_last_policy_rollouts_as_negatives(expert):
     b = gail(expert, updates_per_rollout=1, policy_rollouts=2)
     b.load_state_dict(a.state_dict())
     assert [len(o) for o, _ in b.history] == [8, 8]
-    with pytest.raises(ValueError, match="policy_rollouts"):
-        GailConfig(demos=expert, policy_rollouts=0).validate()
+    with pytest.raises(ConfigError, match="key 'policy_rollouts' must be >= 1, got 0"):
+        from_dict(GailConfig, {"demos": expert, "policy_rollouts": 0})
 
 
 def test_policies_and_discriminators_share_one_leaky_relu():

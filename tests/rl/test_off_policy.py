@@ -42,7 +42,7 @@ def test_train_resume_eval_and_record(tmp_path, algo, backend, capsys):
     summary = json.loads((whole / "summary.json").read_text())
     assert summary["algo"] == algo and summary["steps"] == 300
     ckpt = whole / "checkpoints" / (whole / "checkpoints" / "latest").read_text().strip()
-    assert (ckpt / "replay_buffer.pkl").is_file() and (ckpt / "agent.zip").is_file()
+    assert (ckpt / "replay_buffer.pt").is_file() and (ckpt / "agent.zip").is_file()
 
     # Stopped at 150 steps and resumed to 300: the replay buffer, the environments, the RNGs and the
     # jax keys come back from the checkpoint, so the run ends bitwise where the uninterrupted one did.
@@ -101,7 +101,7 @@ def test_a_checkpoint_without_its_replay_buffer_refills_it_before_training_on(tm
         pytest.importorskip("sbx")
     import shutil
 
-    from rlgen.rl.agents import load_agent
+    from rlgen.rl.saved import load_agent
     from rlgen.rl.config import TrainConfig
     from rlgen.rl.run_dir import refill_replay_buffer
     from rlgen.runs import load_run_config
@@ -110,7 +110,7 @@ def test_a_checkpoint_without_its_replay_buffer_refills_it_before_training_on(tm
     assert main(["train", "--run_root", str(tmp_path), "--name", "snap", *args, "--total_timesteps", "150"]) == 0
     run_dir = tmp_path / "snap"
     ckpt = run_dir / "checkpoints" / (run_dir / "checkpoints" / "latest").read_text().strip()
-    for name in ("replay_buffer.pkl", "resume.pt"):
+    for name in ("replay_buffer.pt", "resume.pt"):
         (ckpt / name).unlink()
     shutil.rmtree(run_dir / "best", ignore_errors=True)
     capsys.readouterr()

@@ -45,6 +45,11 @@ CASES = {
     "gail-sac-jax": ("pendulum-gail-sac.toml", off_policy("sac", "jax", *GAIL_OFF, "--wrappers.0.expert_fraction", "0.25")),
     "gail-tqc-states-only": ("pendulum-gail-sac.toml", off_policy("tqc", "torch", *GAIL_OFF,
                                                                   "--wrappers.0.states_only", "true")),
+    # VIME: the dynamics model, its optimiser, replay pool and generators; on a Box2D task, whose world
+    # is rebuilt from the episode's start and controls (rlgen.envs.box2d_tasks)
+    "trpo-vime-box2d": ("sparse-mountaincar-vime.toml", [
+        "--trpo.n_steps", "64", "--trpo.batch_size", "64", "--trpo.n_critic_updates", "2", "--wrappers.0.updates_per_rollout",
+        "5", "--wrappers.0.min_pool_size", "0", "--wrappers.0.pool_size", "2000", "--wrappers.0.n_samples", "2", *PPO]),
 }
 
 
@@ -58,7 +63,7 @@ def cut_back(run_dir: Path, to: Path) -> Path:
     """A copy of a finished run as SIGKILL would have left it just after its next-to-last checkpoint
     (what it wrote after that checkpoint stays, as after a kill)."""
     shutil.copytree(run_dir, to)
-    for name in ("model.zip", "summary.json", "vecnormalize.pkl"):
+    for name in ("model.zip", "summary.json", "vecnormalize.json"):
         (to / name).unlink(missing_ok=True)
     *_, before, last = sorted((to / "checkpoints").glob("step_*"))
     shutil.rmtree(last)

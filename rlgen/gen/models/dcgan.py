@@ -15,6 +15,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from rlgen.config import ranged
 from rlgen.core.adversarial import discriminator_step, generator_loss, generator_step
 from rlgen.core.nets import ConvDecoder, ConvEncoder
 from rlgen.gen.base import DataInfo, GenerativeModel, ModelConfig
@@ -33,26 +34,24 @@ class DCGANConfig(ModelConfig):
 
     kind = "dcgan"
 
-    latent_dim: int = 100
+    latent_dim: int = ranged(100, ">= 1")
     """Size of the generator's N(0, I) input z."""
-    g_channels: tuple[int, ...] = (128, 64)
+    g_channels: tuple[int, ...] = ranged((128, 64), ">= 1")
     """Generator: channels entering each x2 upsampling block (trailing entries kept if the image is too small)."""
-    d_channels: tuple[int, ...] = (64, 128)
+    d_channels: tuple[int, ...] = ranged((64, 128), ">= 1")
     """Discriminator: channels of each stride-2 conv block (leading entries kept if the image is too small)."""
-    lr: float = 2e-4
+    lr: float = ranged(2e-4, "> 0")
     """Adam step size of both players (paper: 2e-4)."""
-    beta1: float = 0.5
+    beta1: float = ranged(0.5, "[0, 1)")
     """Adam beta1 of both players (paper: 0.5; 0.9 made training oscillate)."""
-    real_label: float = 1.0
+    real_label: float = ranged(1.0, "(0.5, 1]")
     """Discriminator target for real images; below 1 is one-sided label smoothing."""
     g_loss: Literal["non_saturating", "minimax"] = "non_saturating"
     """Generator objective: -log D(G(z)) (non-saturating) or log(1 - D(G(z))) (minimax)."""
 
     def validate(self) -> None:
-        if self.latent_dim < 1 or not self.g_channels or not self.d_channels:
-            raise ValueError("dcgan needs latent_dim >= 1 and non-empty g_channels and d_channels")
-        if not 0.5 < self.real_label <= 1.0:
-            raise ValueError(f"real_label must be in (0.5, 1], got {self.real_label}")
+        if not self.g_channels or not self.d_channels:
+            raise ValueError("dcgan needs non-empty g_channels and d_channels")
 
     def trainer_defaults(self) -> dict[str, Any]:
         """About 1,900 steps on mnist5k's 4,000 training images: recognisable digits in minutes on 2 cores."""

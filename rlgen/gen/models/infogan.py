@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rlgen.config import ranged
 from rlgen.core.adversarial import LossAndStats, discriminator_step, generator_loss, generator_step
 from rlgen.core.nets import ConvDecoder, ConvEncoder, make_activation
 from rlgen.gen.base import DataInfo, GenerativeModel, ModelConfig
@@ -50,58 +51,50 @@ class InfoGANConfig(ModelConfig):
 
     kind = "infogan"
 
-    noise_dim: int = 62
+    noise_dim: int = ranged(62, ">= 0")
     """Size of the incompressible N(0, I) noise z (paper, MNIST: 62; for less noise on mnist5k,
     see bench/RESULTS.md, section Image models)."""
-    n_categories: int = 10
+    n_categories: int = ranged(10, ">= 2")
     """Values of the one categorical code (10 for digits)."""
-    n_continuous: int = 2
+    n_continuous: int = ranged(2, ">= 0")
     """Continuous Unif(-1, 1) codes (paper, MNIST: 2, which learned rotation and width)."""
-    lambda_cat: float = 1.0
+    lambda_cat: float = ranged(1.0, ">= 0")
     """Weight of the categorical code's information term (paper: 1; for a stronger pull on mnist5k,
     see bench/RESULTS.md, section Image models)."""
-    lambda_cont: float = 0.1
+    lambda_cont: float = ranged(0.1, ">= 0")
     """Weight of the continuous codes' information term (smaller: their log-likelihood has another scale).
     The paper's appendix C gives 0.1 and its code uses 1 (for 1 on mnist5k, see bench/RESULTS.md, section
     Image models)."""
     learn_cont_std: bool = False
     """Q predicts a log-std for each continuous code; false: a fixed unit std."""
-    g_hidden: int = 1024
+    g_hidden: int = ranged(1024, ">= 0")
     """Width of the generator's fully connected layer before the image projection (paper: 1024; 0: none)."""
-    g_channels: tuple[int, ...] = (128, 64)
+    g_channels: tuple[int, ...] = ranged((128, 64), ">= 1")
     """Generator: channels entering each x2 upsampling block."""
-    d_channels: tuple[int, ...] = (64, 128)
+    d_channels: tuple[int, ...] = ranged((64, 128), ">= 1")
     """Discriminator trunk: channels of each stride-2 conv block."""
-    d_hidden: int = 1024
+    d_hidden: int = ranged(1024, ">= 1")
     """Width of the trunk's fully connected layer shared by D and Q (paper: 1024)."""
-    q_hidden: int = 128
+    q_hidden: int = ranged(128, ">= 1")
     """Width of Q's own hidden layer (paper: 128)."""
     info_trains_trunk: bool = False
     """The discriminator step's information term also trains the trunk shared with D (as in the
     paper's code). False: Q's head learns from it on detached trunk features, so Q can only read
     the codes from features D learns for telling real from fake; the generator then expresses the
     categorical code in a salient factor (on digits, the class) rather than in details only Q sees."""
-    augment_shift: int = 0
+    augment_shift: int = ranged(0, ">= 0")
     """Translate each image D and Q see, real and generated, in both players' steps, by its own random
     offset of up to this many pixels (differentiable augmentation, Zhao et al. 2020): the generator's
     images are shifted as the real ones are, so it is not pushed to draw shifted digits; D cannot
     memorise a small training set as easily, and Q has to read the codes from what a shift leaves.
     0: the paper's training. Sampling and evaluation see the images as they are. For a shift on
     mnist5k, see bench/RESULTS.md, section Image models."""
-    lr_d: float = 2e-4
+    lr_d: float = ranged(2e-4, "> 0")
     """Adam step size of the discriminator and Q (paper: 2e-4)."""
-    lr_g: float = 1e-3
+    lr_g: float = ranged(1e-3, "> 0")
     """Adam step size of the generator (paper: 1e-3)."""
-    beta1: float = 0.5
+    beta1: float = ranged(0.5, "[0, 1)")
     """Adam beta1 of both players."""
-
-    def validate(self) -> None:
-        if self.noise_dim < 0 or self.n_categories < 2 or self.n_continuous < 0 or self.g_hidden < 0:
-            raise ValueError("infogan needs noise_dim >= 0, n_categories >= 2, n_continuous >= 0 and g_hidden >= 0")
-        if self.augment_shift < 0:
-            raise ValueError(f"augment_shift = {self.augment_shift}: the largest translation in pixels must be 0 or more")
-        if self.lambda_cat < 0 or self.lambda_cont < 0:
-            raise ValueError("infogan's lambda_cat and lambda_cont must be non-negative")
 
     def trainer_defaults(self) -> dict[str, Any]:
         """30 epochs of batches of 64, fewer images than the paper code's 5,000 updates of 128 see: on

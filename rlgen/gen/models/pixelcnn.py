@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rlgen.config import ranged
 from rlgen.core.masked import MaskedConv2d, split_channel_groups
 from rlgen.gen.base import DataInfo, LikelihoodConfig
 from rlgen.gen.models.pixel import PixelModel
@@ -40,24 +41,18 @@ class PixelCNNConfig(LikelihoodConfig):
 
     kind = "pixelcnn"
 
-    channels: int = 32
+    channels: int = ranged(32, ">= 1")
     """Feature maps of each stack (rounded up to a multiple of the image's channels)."""
-    n_layers: int = 6
+    n_layers: int = ranged(6, ">= 1")
     """Gated layers, the first one (mask A, first_kernel wide) included."""
-    first_kernel: int = 7
+    first_kernel: int = ranged(7, "odd >= 1")
     """Kernel size of the first layer (odd)."""
-    kernel: int = 3
+    kernel: int = ranged(3, "odd >= 1")
     """Kernel size of the later gated layers (odd)."""
-    head_channels: int = 64
+    head_channels: int = ranged(64, ">= 1")
     """Width of the 1x1 output layers (rounded up to a multiple of the image's channels)."""
-    lr: float = 1e-3
+    lr: float = ranged(1e-3, "> 0")
     """Adam step size."""
-
-    def validate(self) -> None:
-        if self.channels < 1 or self.n_layers < 1 or self.head_channels < 1:
-            raise ValueError("pixelcnn channels, n_layers and head_channels must be at least 1")
-        if self.first_kernel % 2 == 0 or self.kernel % 2 == 0 or min(self.first_kernel, self.kernel) < 1:
-            raise ValueError("pixelcnn kernel sizes must be odd and positive")
 
     def build(self, info: DataInfo) -> PixelCNN:
         return PixelCNN(self, info)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from rlgen.config import ranged
 from rlgen.core.masked import MaskedConv2d, split_channel_groups
 from rlgen.gen.base import DataInfo, LikelihoodConfig
 from rlgen.gen.models.pixel import PixelModel
@@ -41,22 +42,16 @@ class PixelRNNConfig(LikelihoodConfig):
 
     kind = "pixelrnn"
 
-    channels: int = 32
+    channels: int = ranged(32, ">= 1")
     """Feature maps between layers and LSTM state size (rounded up to a multiple of the image's channels)."""
-    n_layers: int = 2
+    n_layers: int = ranged(2, ">= 0")
     """Row LSTM layers after the first 7x7 masked convolution."""
-    first_kernel: int = 7
+    first_kernel: int = ranged(7, "odd >= 1")
     """Kernel size of the first, mask-A convolution (odd)."""
-    head_channels: int = 64
+    head_channels: int = ranged(64, ">= 1")
     """Width of the 1x1 output layers (rounded up to a multiple of the image's channels)."""
-    lr: float = 1e-3
+    lr: float = ranged(1e-3, "> 0")
     """Adam step size."""
-
-    def validate(self) -> None:
-        if self.channels < 1 or self.n_layers < 0 or self.head_channels < 1:
-            raise ValueError("pixelrnn channels and head_channels must be at least 1, n_layers at least 0")
-        if self.first_kernel % 2 == 0 or self.first_kernel < 1:
-            raise ValueError("pixelrnn first_kernel must be odd and positive")
 
     def build(self, info: DataInfo) -> PixelRNN:
         return PixelRNN(self, info)

@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rlgen.config import ranged
 from rlgen.core.bayes import gaussian_log_prob
 from rlgen.core.masked import MADE
 from rlgen.core.nets import ConvDecoder, ConvEncoder, mlp
@@ -53,36 +54,30 @@ class VAEConfig(LikelihoodConfig):
 
     kind = "vae"
 
-    latent_dim: int = 32
+    latent_dim: int = ranged(32, ">= 1")
     """Size of z."""
     posterior: Literal["diagonal", "iaf"] = "iaf"
     """q(z|x): a diagonal Gaussian, or a diagonal Gaussian refined by inverse autoregressive flow steps."""
-    iaf_steps: int = 2
+    iaf_steps: int = ranged(2, ">= 0")
     """IAF steps (posterior = 'iaf'); 0 gives the diagonal posterior."""
-    iaf_hidden: list[int] = field(default_factory=lambda: [128, 128])
+    iaf_hidden: list[int] = ranged([128, 128], ">= 1")
     """Hidden widths of each step's MADE (at least latent_dim - 1 so every output can see all its predecessors)."""
-    context_dim: int = 32
+    context_dim: int = ranged(32, ">= 0")
     """Size of the context h the encoder passes to every IAF step."""
     network: Literal["conv", "mlp"] = "conv"
     """Encoder and decoder: stride-2 conv stacks or fully connected networks."""
-    conv_channels: list[int] = field(default_factory=lambda: [32, 64])
+    conv_channels: list[int] = ranged([32, 64], ">= 1")
     """Encoder conv channels (the decoder uses them reversed, cropping its output to any H and W)."""
-    mlp_hidden: list[int] = field(default_factory=lambda: [512, 256])
+    mlp_hidden: list[int] = ranged([512, 256], ">= 1")
     """Encoder hidden widths for network = 'mlp' (the decoder uses them reversed)."""
-    free_bits: float = 0.25
+    free_bits: float = ranged(0.25, ">= 0")
     """Free bits: nats each group of latent dimensions may use at no cost (batch-averaged KL); 0 disables."""
-    free_bits_group: int = 4
+    free_bits_group: int = ranged(4, ">= 1")
     """Latent dimensions per free-bits group (the last group takes the remainder)."""
-    iw_samples: int = 100
+    iw_samples: int = ranged(100, ">= 1")
     """Importance samples of the log-likelihood estimate in evaluation."""
-    lr: float = 1e-3
+    lr: float = ranged(1e-3, "> 0")
     """Adam step size."""
-
-    def validate(self) -> None:
-        if self.latent_dim < 1 or self.iaf_steps < 0 or self.context_dim < 0:
-            raise ValueError("vae latent_dim must be at least 1, iaf_steps and context_dim at least 0")
-        if self.free_bits < 0 or self.free_bits_group < 1 or self.iw_samples < 1:
-            raise ValueError("vae free_bits must be >= 0, free_bits_group and iw_samples >= 1")
 
     def build(self, info: DataInfo) -> VAE:
         return VAE(self, info)

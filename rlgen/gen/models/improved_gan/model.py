@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rlgen.config import ranged
 from rlgen.core.adversarial import LossAndStats, discriminator_step, generator_loss, generator_step
 from rlgen.core.nets import ConvDecoder, ConvEncoder, weight_norm
 from rlgen.gen.base import DataInfo, GenerativeModel, ModelConfig
@@ -62,32 +63,32 @@ class ImprovedGANConfig(ModelConfig):
 
     semi_supervised: bool = True
     """K+1-class discriminator trained on labelled and unlabelled images; evaluate() reports test accuracy."""
-    unsupervised_weight: float = 0.5
+    unsupervised_weight: float = ranged(0.5, "> 0")
     """Semi-supervised: weight of the unlabelled (real vs fake) term beside the labelled
     cross-entropy (the paper writes 1; its MNIST code uses 0.5, as here, which did better on mnist5k:
     see bench/RESULTS.md, section Image models)."""
-    ema_decay: float = 0.999
+    ema_decay: float = ranged(0.999, "[0, 1)")
     """Semi-supervised: decay of a moving average of the classifier's weights, which classify
     and evaluate use (the paper's code tests such an average); 0: the current weights."""
-    shift: int = 0
+    shift: int = ranged(0, ">= 0")
     """Semi-supervised: translate every real training image (unlabelled and labelled, each time it is
     used) by up to this many pixels in each direction, so the classifier learns from more than the
     few images it has; the generator then matches the shifted images' features. 0: the paper's
     unaugmented training. Evaluation and the weight average's test see the images as they are.
     For its effect on the GAN and on the supervised-only baseline, see bench/RESULTS.md, section Image models."""
-    entropy_weight: float = 0.0
+    entropy_weight: float = ranged(0.0, ">= 0")
     """Semi-supervised: weight of the mean entropy of the K class posteriors on the unlabelled real
     images, added to the discriminator's loss (entropy minimisation, as Dai et al. 2017 add to a
     feature-matching K+1 GAN). 0: the paper's loss, kept as the default (see bench/RESULTS.md, section
     Image models)."""
-    consistency_weight: float = 0.0
+    consistency_weight: float = ranged(0.0, ">= 0")
     """Semi-supervised: weight of a mean-teacher consistency cost (Tarvainen and Valpola 2017) added to the
     discriminator's loss: the squared distance between the class posteriors of the real unlabelled batch
     under the classifier and under its weight average (``ema_decay``), each with its own Gaussian noise
     (:func:`~rlgen.gen.models.improved_gan.techniques.consistency_loss`). 0: the paper's loss. With
     ``supervised_only`` it is the only use of the unlabelled images: a mean teacher without the GAN.
     For its effect beside the GAN and without it, see bench/RESULTS.md, section Image models."""
-    consistency_rampup: int = 2000
+    consistency_rampup: int = ranged(2000, ">= 0")
     """Semi-supervised: steps over which the consistency weight rises from ~0 to ``consistency_weight``
     (``exp(-5 (1 - t)^2)``), so the average is not a target before it has learned anything."""
     supervised_only: bool = False
@@ -99,85 +100,70 @@ class ImprovedGANConfig(ModelConfig):
     """Generator matches the mean last-hidden-layer discriminator features of real data, instead of fooling D."""
     minibatch_discrimination: bool = False
     """Append minibatch-discrimination features before the discriminator's output layer."""
-    mb_kernels: int = 100
+    mb_kernels: int = ranged(100, ">= 1")
     """Minibatch discrimination: number of kernels (features added)."""
-    mb_kernel_dim: int = 5
+    mb_kernel_dim: int = ranged(5, ">= 1")
     """Minibatch discrimination: dimension of each kernel."""
     historical_averaging: bool = False
     """Penalise each player's distance to the running mean of its past parameters."""
-    historical_weight: float = 1e-3
+    historical_weight: float = ranged(1e-3, ">= 0")
     """Weight of the historical-averaging penalty (a sum of squares over all parameters of a player)."""
-    real_label: float = 1.0
+    real_label: float = ranged(1.0, "(0.5, 1]")
     """Discriminator target for real images; e.g. 0.9 is one-sided label smoothing."""
     virtual_batch_norm: bool = False
     """Generator normalises with a fixed reference batch plus each example, instead of batch norm."""
-    vbn_reference_size: int = 100
+    vbn_reference_size: int = ranged(100, ">= 1")
     """Virtual batch norm: latents in the reference batch (each generator pass also runs these)."""
-    latent_dim: int = 100
+    latent_dim: int = ranged(100, ">= 1")
     """Size of the generator's input z."""
     latent: Literal["uniform", "normal"] = "uniform"
     """Distribution of z: Unif(0, 1) per dimension as in the paper's MNIST code, or N(0, I)."""
-    g_hidden: tuple[int, ...] = (500, 500)
+    g_hidden: tuple[int, ...] = ranged((500, 500), ">= 1")
     """MLP generator: hidden widths (softplus, batch norm)."""
-    d_hidden: tuple[int, ...] = (1000, 500, 250, 250, 250)
+    d_hidden: tuple[int, ...] = ranged((1000, 500, 250, 250, 250), ">= 1")
     """MLP discriminator: hidden widths (ReLU, weight norm); the last one is the feature-matching layer."""
-    input_noise: float = 0.3
+    input_noise: float = ranged(0.3, ">= 0")
     """MLP discriminator: std of the Gaussian noise added to its input in training."""
-    hidden_noise: float = 0.5
+    hidden_noise: float = ranged(0.5, ">= 0")
     """MLP discriminator: std of the Gaussian noise added after each hidden layer in training."""
-    g_channels: tuple[int, ...] = (128, 64)
+    g_channels: tuple[int, ...] = ranged((128, 64), ">= 1")
     """Conv generator: channels entering each x2 upsampling block."""
-    d_channels: tuple[int, ...] = (64, 128)
+    d_channels: tuple[int, ...] = ranged((64, 128), ">= 1")
     """Conv discriminator: channels of each stride-2 block; its flattened output is the feature-matching layer."""
     data_init: bool = True
     """MLP discriminator: set its weight-normed layers' scales and biases from the first batch,
     then keep the hidden scales fixed, as the paper's code does."""
-    lr: float = 3e-3
+    lr: float = ranged(3e-3, "> 0")
     """Adam step size of both players (the paper's MNIST code: 0.003, with weight norm; ~2e-4 suits arch conv)."""
-    lr_decay: tuple[int, int] = (0, 0)
+    lr_decay: tuple[int, int] = ranged((0, 0), ">= 0")
     """``(start, end)`` steps: both players' step size falls linearly from ``lr`` at ``start`` to 0 at
     ``end`` and stays there (the paper's CIFAR code decays it linearly at the end of training).
     ``(0, 0)``: a constant step size, as its MNIST code (for a decay on mnist5k, see bench/RESULTS.md,
     section Image models)."""
-    beta1: float = 0.5
+    beta1: float = ranged(0.5, "[0, 1)")
     """Adam beta1 of both players."""
-    adam_eps: float = 1e-4
+    adam_eps: float = ranged(1e-4, "> 0")
     """Adam epsilon of both players. The paper's code adds 1e-8 under the square root of the second
     moment, which damps steps whose gradients are below ~1e-4 as this epsilon does; with PyTorch's
     1e-8 every weight keeps stepping at the full rate however small its gradient, and the discriminator
     outruns the generator for longer."""
 
     def validate(self) -> None:
-        if self.shift < 0:
-            raise ValueError(f"shift = {self.shift}: the largest translation of a training image in pixels must be 0 or more")
         if self.shift and not self.semi_supervised:
             raise ValueError("shift augments the semi-supervised classifier's images; set semi_supervised = true, or shift = 0")
-        if self.entropy_weight < 0:
-            raise ValueError(f"entropy_weight = {self.entropy_weight}: the weight of the unlabelled images' class entropy must be 0 or more")
         if self.entropy_weight and not (self.semi_supervised and not self.supervised_only):
             raise ValueError("entropy_weight acts on the unlabelled images of semi-supervised training; set "
                              "semi_supervised = true and supervised_only = false, or entropy_weight = 0")
-        if self.consistency_weight < 0 or self.consistency_rampup < 0:
-            raise ValueError(f"consistency_weight = {self.consistency_weight}, consistency_rampup = {self.consistency_rampup}: "
-                             "both must be 0 or more")
         if self.consistency_weight and not (self.semi_supervised and self.ema_decay > 0):
             raise ValueError("consistency_weight compares the classifier with its weight average on unlabelled images; set "
                              "semi_supervised = true and ema_decay > 0, or consistency_weight = 0")
         if self.supervised_only and not self.semi_supervised:
             raise ValueError("supervised_only is the baseline of semi_supervised; set semi_supervised = true too")
-        if not 0.5 < self.real_label <= 1.0:
-            raise ValueError(f"real_label must be in (0.5, 1], got {self.real_label}")
-        if self.latent_dim < 1 or not self.d_hidden or not self.d_channels:
-            raise ValueError("improved_gan needs latent_dim >= 1 and non-empty d_hidden and d_channels")
-        if self.virtual_batch_norm and self.vbn_reference_size < 1:
-            raise ValueError("virtual_batch_norm needs vbn_reference_size >= 1")
-        if not 0 <= self.ema_decay < 1:
-            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if not self.d_hidden or not self.d_channels:
+            raise ValueError("improved_gan needs non-empty d_hidden and d_channels")
         start, end = self.lr_decay
-        if (start, end) != (0, 0) and not 0 <= start < end:
-            raise ValueError(f"lr_decay = {self.lr_decay}: give (start, end) steps with 0 <= start < end, or (0, 0)")
-        if self.historical_weight < 0 or self.unsupervised_weight <= 0:
-            raise ValueError("historical_weight must be non-negative and unsupervised_weight positive")
+        if (start, end) != (0, 0) and not start < end:
+            raise ValueError(f"lr_decay = {self.lr_decay}: give (start, end) steps with start < end, or (0, 0)")
 
     def data_defaults(self) -> dict[str, Any]:
         """100 labelled images (10 per digit), the paper's main MNIST setting."""
