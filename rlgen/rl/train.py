@@ -146,6 +146,12 @@ def _train(cfg: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
     seed_everything(cfg.seed)
     if cfg.torch_threads > 0:
         torch.set_num_threads(cfg.torch_threads)
+        # NumPy's BLAS too: the discriminators score batches in NumPy, where a BLAS that spreads a
+        # small product over threads, one of them waiting on a core that another run holds, was
+        # measured 40 times slower than one thread.
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(cfg.torch_threads)
         if cfg.torch_threads == 1 and backend(cfg) == "jax":  # read when jax first starts, so before build_agent
             os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
     if cfg.algo == "bc":
