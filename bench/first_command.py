@@ -5,12 +5,13 @@ Usage (from the repository root)::
 
     python bench/first_command.py                       # seeds 0-4 of agents/pendulum-gail-sac.toml
     python bench/first_command.py --seeds 0 1 --episodes 1
+    python bench/first_command.py --time-alone          # seed 0 again, timed on an idle machine
 
 Each seed trains the recipe as ``rlgen train`` does, with one torch thread, and is scored by the
 run's own final evaluation (the end-of-run table's figures: 10 episodes with mean actions, 10 with
 sampled ones; 1 at the demonstrations' mean return, 0 at random actions'). The time is the
-training's, wall clock and CPU (the process and its threads): the latter is what the run costs
-whatever else the machine is doing. Runs live in
+training's, wall clock and CPU (the process and its threads); both grow when other work shares the
+cores, so ``--time-alone`` times seed 0 once more on an otherwise idle machine. Runs live in
 ``runs/bench/first-command/`` and finished ones are reused. Results:
 ``bench/results/first_command.json``.
 """
@@ -31,6 +32,11 @@ RECIPE = "agents/pendulum-gail-sac.toml"
 BC_RECIPE = "agents/pendulum-bc.toml"
 
 
+def command() -> str:
+    """This command line as run from the repository root, with its paths relative to it."""
+    return ("python bench/first_command.py " + " ".join(sys.argv[1:])).replace(str(ROOT) + "/", "").strip()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
@@ -38,8 +44,25 @@ def main() -> None:
                         help="demonstration episodes to learn from (0: the recipe's)")
     parser.add_argument("--runs-dir", default=str(ROOT / "runs" / "bench" / "first-command"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "first_command.json"))
+    parser.add_argument("--time-alone", action="store_true",
+                        help="only train seed 0 once more, in a fresh folder, and record its time as "
+                             "'alone' in the JSON: run it when nothing else loads the machine")
     args = parser.parse_args()
     runs = Path(args.runs_dir)
+    if args.time_alone:
+        import shutil
+
+        shutil.rmtree(runs / "alone", ignore_errors=True)
+        cfg = load_recipe(TrainConfig, ROOT / RECIPE)
+        s = run(apply_overrides(cfg, {"seed": 0}), runs / "alone")
+        out = Path(args.out)
+        results = json.loads(out.read_text())
+        results["alone"] = {"seed": 0, "score": round(s["score"], 4), "wall_time_s": s["wall_time_s"],
+                            "cpu_time_s": s.get("cpu_time_s"), "steps": s["steps"], "machine": machine(),
+                            "command": command()}
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        print(json.dumps(results["alone"]))
+        return
     cfg = load_recipe(TrainConfig, ROOT / RECIPE)
     bc = load_recipe(TrainConfig, ROOT / BC_RECIPE)
     episodes = args.episodes or cfg.wrappers[0].n_episodes
@@ -56,7 +79,7 @@ def main() -> None:
         "recipe": RECIPE, "demo_episodes": episodes or 25, "seeds": seeds,
         "bc": {"recipe": BC_RECIPE, "seeds": clones},
         "min_score": min(s["score"] for s in seeds), "min_sampled_score": min(s["sampled_score"] for s in seeds),
-        "command": "python bench/first_command.py " + " ".join(sys.argv[1:]),
+        "command": command(),
         "machine": machine(), "date": __import__("time").strftime("%Y-%m-%d"),
     }
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")

@@ -105,6 +105,8 @@ def plot(results: dict, path: Path) -> None:
     fig, axes = task_axes(len(tasks), width=5, height=3.6, per_row=2)
     for ax, task in zip(axes, tasks):
         for method, entry in results["tasks"][task].items():
+            if not isinstance(entry, dict):
+                continue
             curves = [s["curve"] for s in entry.get("seeds", []) if s.get("curve")]
             if not curves:
                 continue

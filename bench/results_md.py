@@ -58,9 +58,10 @@ def num(x: float | None, digits: int = 0) -> str:
 
 
 def mean_std(values: list[float]) -> str:
+    """``mean ± std`` over seeds; the std is the sample one (divided by n - 1) everywhere in RESULTS."""
     if len(values) < 2:
         return num(values[0]) if values else "–"
-    return f"{num(statistics.mean(values))} ± {num(statistics.pstdev(values))}"
+    return f"{num(statistics.mean(values))} ± {num(statistics.stdev(values))}"
 
 
 def steps(n: int | None) -> str:

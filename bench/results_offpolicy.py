@@ -25,7 +25,7 @@ def _mean_std(values: list[float], digits: int = 2) -> str:
         return "–"
     if len(values) == 1:
         return _fmt(values[0], digits)
-    return f"{_fmt(statistics.mean(values), digits)} ± {_fmt(statistics.pstdev(values), digits)}"
+    return f"{_fmt(statistics.mean(values), digits)} ± {_fmt(statistics.stdev(values), digits)}"
 
 
 def _steps(n: int | None) -> str:
@@ -41,7 +41,7 @@ def offpolicy_section(d: dict, provenance, table) -> list[str]:
              "beside SQIL and behaviour cloning on the same demonstrations. Score: 1 at the demonstrations' mean "
              "return, 0 at random actions'. *Steps to 0.9*: the first periodic evaluation (10 episodes, sampled "
              "actions) at 0.9 or more, per seed. *Final*: the final policy on 50 fresh episodes, with mean and with "
-             "sampled actions (mean ± population std over seeds). A run still in progress shows its steps so far "
+             "sampled actions (mean ± std over seeds). A run still in progress shows its steps so far "
              "and no final score.", "",
              "![off-policy imitation curves](results/offpolicy_imitation.png)", ""]
     for task, entry in d.get("tasks", {}).items():
@@ -67,6 +67,8 @@ def offpolicy_section(d: dict, provenance, table) -> list[str]:
         if rows:
             lines += table(["method", "learner, budget", "seeds", "steps to 0.9", "final, mean actions",
                             "final, sampled", "steps done", "minutes", "CPU minutes"], rows) + [""]
+            commands = sorted({m["command"] for m in entry.values() if isinstance(m, dict) and m.get("command")})
+            lines += [f"Command: `{c}`  " for c in commands[:-1]] + [f"Command: `{c}`" for c in commands[-1:]] + [""]
         for key in ("throughput", "throughput_torch"):
             tp = entry.get(key)
             if not tp:
@@ -78,7 +80,7 @@ def offpolicy_section(d: dict, provenance, table) -> list[str]:
                       f"against {_fmt(statistics.mean(runs['learner']), 0)} for the same learner without it, "
                       f"{tp['steps']:,} steps each (learning from step 1,000), alternated ({tp['repeats']} repeats): "
                       f"ratio {_fmt(ratio)}.", ""]
-    return lines + provenance(d) + [""]
+    return lines + provenance({k: v for k, v in d.items() if k != "command"}) + [""]
 
 
 def first_command_section(d: dict, provenance, table) -> list[str]:
@@ -92,4 +94,6 @@ def first_command_section(d: dict, provenance, table) -> list[str]:
             f"({d['bc']['recipe']}) on the same episodes.", ""] + \
         table(["seed", "score, mean actions", "score, sampled", "behaviour cloning", "training seconds",
                "CPU seconds"], rows) + \
-        [""] + provenance(d) + [""]
+        [""] + ([d["note"], ""] if d.get("note") else []) + ([f"Seed 0 again on an otherwise idle machine: {d['alone']['wall_time_s']:.0f} s of training "
+                 f"({_fmt(d['alone'].get('cpu_time_s'), 0)} CPU seconds), score {_fmt(d['alone']['score'])}.", ""]
+                if "alone" in d else []) + provenance(d) + [""]
