@@ -11,8 +11,8 @@ TITLES = {
     "rlgen-1-episode": "TQC/SAC + discriminator, 1 episode",
     "states-only": "states only (s, s'), 10 episodes",
     "no-expert-mixing": "no demonstration rows in the learner's batches, 10 episodes",
-    "sqil": "SQIL on the same learner, 10 episodes",
-    "bc": "behaviour cloning, 10 episodes",
+    "sqil": "SQIL on the same learner, 10 episodes (Pendulum 25)",
+    "bc": "behaviour cloning, 10 episodes (Pendulum 25)",
 }
 
 
