@@ -14,7 +14,7 @@ as in the original code; the policy sees its own ``VecNormalize`` statistics.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -116,6 +116,37 @@ def bernoulli_entropy(logits: Tensor) -> Tensor:
     return nn.functional.softplus(logits) - logits * torch.sigmoid(logits)
 
 
+def discriminator_updates(reward: Any, draw: Callable[[], tuple[tuple[Tensor, ...], tuple[Tensor, ...]]]
+                          ) -> dict[str, float]:
+    """``reward.config.updates_per_rollout`` steps of the core's discriminator step on the batches
+    ``draw()`` gives, ``(expert inputs, policy inputs)``, with the config's gradient penalty, label and
+    entropy bonus, counted in ``reward.n_updates``; GAIL's on-policy and off-policy rewards share it.
+
+    :return: the steps' mean loss and accuracies as ``gail/...`` figures (empty with no step).
+    """
+    cfg, disc = reward.config, reward.disc
+    ent = cfg.entropy_bonus
+
+    def entropy_term(logits_real: Tensor, logits_fake: Tensor) -> LossAndStats:
+        return -ent * bernoulli_entropy(torch.cat([logits_real, logits_fake])).mean(), {}
+
+    results = []
+    disc.train()
+    for _ in range(cfg.updates_per_rollout):
+        real, fake = draw()
+        results.append(discriminator_step(
+            disc, reward.optimizer, real, fake, real_label=cfg.real_label, grad_penalty=cfg.grad_penalty,
+            extra_loss=entropy_term if ent else None, step=reward.n_updates,
+        ))
+        reward.n_updates += 1
+    disc.eval()
+    if not results:
+        return {}
+    mean = {k: float(np.mean([r[k] for r in results])) for k in results[0]}
+    return {"gail/disc_loss": mean["bce"], "gail/acc_expert": mean["acc_real"],
+            "gail/acc_policy": mean["acc_fake"], "gail/disc_updates": float(reward.n_updates)}
+
+
 def env_id_of(venv: VecEnv) -> str | None:
     try:
         return venv.get_attr("spec", indices=[0])[0].id
@@ -181,29 +212,12 @@ class GailReward(LearnedRewardWrapper):
         self._policy_acts.clear()
         policy_obs = torch.as_tensor(np.concatenate([o for o, _ in self.history]))
         policy_acts = torch.as_tensor(np.concatenate([a for _, a in self.history]))
-        cfg = self.config
-        ent = cfg.entropy_bonus
+        return discriminator_updates(self, lambda: self._batch(policy_obs, policy_acts))
 
-        def entropy_term(logits_real: Tensor, logits_fake: Tensor) -> LossAndStats:
-            return -ent * bernoulli_entropy(torch.cat([logits_real, logits_fake])).mean(), {}
-
-        results = []
-        self.disc.train()
-        for _ in range(cfg.updates_per_rollout):
-            e = self.rng.integers(len(self.expert_obs), size=cfg.batch_size)
-            p = self.rng.integers(len(policy_obs), size=cfg.batch_size)
-            results.append(discriminator_step(
-                self.disc, self.optimizer, (self.expert_obs[e], self.expert_acts[e]), (policy_obs[p], policy_acts[p]),
-                real_label=cfg.real_label, grad_penalty=cfg.grad_penalty,
-                extra_loss=entropy_term if ent else None, step=self.n_updates,
-            ))
-            self.n_updates += 1
-        self.disc.eval()
-        if not results:
-            return {}
-        mean = {k: float(np.mean([r[k] for r in results])) for k in results[0]}
-        return {"gail/disc_loss": mean["bce"], "gail/acc_expert": mean["acc_real"],
-                "gail/acc_policy": mean["acc_fake"], "gail/disc_updates": float(self.n_updates)}
+    def _batch(self, policy_obs: Tensor, policy_acts: Tensor) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+        e = self.rng.integers(len(self.expert_obs), size=self.config.batch_size)
+        p = self.rng.integers(len(policy_obs), size=self.config.batch_size)
+        return (self.expert_obs[e], self.expert_acts[e]), (policy_obs[p], policy_acts[p])
 
     def describe(self) -> dict[str, Any]:
         return {"expert_return": self.expert_return, "expert_episodes_used": self.expert_episodes.n_episodes,

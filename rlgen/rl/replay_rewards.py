@@ -60,10 +60,10 @@ from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from torch import Tensor
 
-from rlgen.core.adversarial import LossAndStats, discriminator_step, reward_from_logits
+from rlgen.core.adversarial import reward_from_logits
 from rlgen.demos.format import DemoError, Demonstrations
 from rlgen.errors import ConfigError, NonFiniteError
-from rlgen.rl.gail import StateActionDiscriminator, bernoulli_entropy, env_id_of
+from rlgen.rl.gail import StateActionDiscriminator, discriminator_updates, env_id_of
 from rlgen.rl.rewards import LearnedRewardWrapper
 
 
@@ -272,33 +272,20 @@ class ReplayGail(ReplayReward):
         rows, envs = buffer.rows_of(window)
         policy_term = buffer.terminated_at(rows, envs)
         policy_abs = self._absorbing_fraction(float(policy_term.sum()), len(window))
-        ent = cfg.entropy_bonus
-
-        def entropy_term(logits_real: Tensor, logits_fake: Tensor) -> LossAndStats:
-            return -ent * bernoulli_entropy(torch.cat([logits_real, logits_fake])).mean(), {}
-
         e, b = self.expert, cfg.batch_size
-        results = []
-        self.disc.train()
-        for _ in range(cfg.updates_per_rollout):
+
+        def draw() -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
             i = self.rng.integers(len(e), size=b)
             real = self.features(e.obs[i], e.acts[i], e.next_obs[i],
                                  self.rng.random(b) < self._expert_term_fraction if self.absorbing else None)
             j = self.rng.integers(len(window), size=b)
             obs, acts, next_obs, _ = buffer.raw(rows[j], envs[j])
             fake = self.features(obs, acts, next_obs, self.rng.random(b) < policy_abs if self.absorbing else None)
-            results.append(discriminator_step(
-                self.disc, self.optimizer, tuple(map(torch.from_numpy, real)), tuple(map(torch.from_numpy, fake)),
-                real_label=cfg.real_label, grad_penalty=cfg.grad_penalty,
-                extra_loss=entropy_term if ent else None, step=self.n_updates,
-            ))
-            self.n_updates += 1
-        self.disc.eval()
-        if not results:
+            return tuple(map(torch.from_numpy, real)), tuple(map(torch.from_numpy, fake))
+
+        stats = discriminator_updates(self, draw)
+        if not stats:
             return {}
-        mean = {k: float(np.mean([r[k] for r in results])) for k in results[0]}
-        stats = {"gail/disc_loss": mean["bce"], "gail/acc_expert": mean["acc_real"],
-                 "gail/acc_policy": mean["acc_fake"], "gail/disc_updates": float(self.n_updates)}
         if self.absorbing:
             stats["gail/absorbing_reward"] = self.absorbing_reward()
         return stats
